@@ -1,0 +1,13 @@
+//! Schema migrations. One file per change; a file is never edited once it has landed.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_core_schema;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_core_schema::Migration)]
+    }
+}

@@ -1,0 +1,10 @@
+//! Accounts, passwords, tokens and the per-method authorization layer.
+pub mod layer;
+pub mod password;
+pub mod repo;
+pub mod service;
+pub mod token;
+pub mod validate;
+
+pub use layer::{Access, AuthLayer, Caller, access_for};
+pub use token::TokenIssuer;

@@ -1,0 +1,80 @@
+//! User queries.
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use crate::{
+    db::Database,
+    entity::user::{self, Role},
+    error::{AppError, AppResult},
+    ids::UserId,
+};
+
+pub struct NewUser {
+    pub email: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+pub async fn create_user(
+    db: &Database,
+    new: NewUser,
+    now: DateTime<Utc>,
+) -> AppResult<user::Model> {
+    let row = user::ActiveModel {
+        id: Set(UserId::new().0),
+        email: Set(new.email),
+        display_name: Set(new.display_name),
+        password_hash: Set(new.password_hash),
+        role: Set(new.role),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let tx = db.begin_write().await?;
+    let created = row
+        .insert(&*tx)
+        .await
+        .map_err(AppError::from)
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                AppError::AlreadyExists("email: an account with this email already exists".into())
+            } else {
+                e
+            }
+        })?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+pub async fn find_by_email(
+    conn: &impl ConnectionTrait,
+    email: &str,
+) -> AppResult<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(conn)
+        .await?)
+}
+
+pub async fn find_by_id(conn: &impl ConnectionTrait, id: UserId) -> AppResult<user::Model> {
+    user::Entity::find_by_id(id.0)
+        .one(conn)
+        .await?
+        .ok_or_else(|| AppError::not_found("user", id))
+}
+
+pub async fn set_role(
+    db: &Database,
+    id: UserId,
+    role: Role,
+    now: DateTime<Utc>,
+) -> AppResult<user::Model> {
+    let tx = db.begin_write().await?;
+    let existing = find_by_id(&*tx, id).await?;
+    let mut row: user::ActiveModel = existing.into();
+    row.role = Set(role);
+    row.updated_at = Set(now);
+    let updated = row.update(&*tx).await?;
+    tx.commit().await?;
+    Ok(updated)
+}

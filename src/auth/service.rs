@@ -1,0 +1,143 @@
+//! AuthService: sign-up, login, who-am-I and role changes.
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::{
+    layer::caller,
+    password,
+    repo::{self, NewUser},
+    token::TokenIssuer,
+    validate,
+};
+use crate::{
+    clock::Clock,
+    db::Database,
+    entity::user::{self, Role},
+    error::{AppError, AppResult},
+    ids::UserId,
+    proto::{self, auth_service_server::AuthService},
+    wire::timestamp,
+};
+
+pub struct AuthApi {
+    db: Database,
+    tokens: Arc<TokenIssuer>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AuthApi {
+    pub fn new(db: Database, tokens: Arc<TokenIssuer>, clock: Arc<dyn Clock>) -> Self {
+        Self { db, tokens, clock }
+    }
+}
+
+pub fn role_to_proto(role: Role) -> proto::Role {
+    match role {
+        Role::User => proto::Role::User,
+        Role::Admin => proto::Role::Admin,
+    }
+}
+
+pub fn user_to_proto(u: user::Model) -> proto::User {
+    proto::User {
+        id: u.id.to_string(),
+        email: u.email,
+        display_name: u.display_name,
+        role: role_to_proto(u.role).into(),
+        created_at: Some(timestamp(u.created_at)),
+    }
+}
+
+/// Creates a user or, if the email is taken, gives the existing account `role`.
+/// Used by the `user create` command and the start-up admin bootstrap.
+pub async fn ensure_user(
+    db: &Database,
+    clock: &dyn Clock,
+    email: &str,
+    password: &str,
+    display_name: &str,
+    role: Role,
+) -> AppResult<user::Model> {
+    let email = validate::email(email)?;
+    if let Some(existing) = repo::find_by_email(db.conn(), &email).await? {
+        return repo::set_role(db, UserId(existing.id), role, clock.now()).await;
+    }
+    let new = NewUser {
+        email,
+        display_name: validate::display_name(display_name)?,
+        password_hash: password::hash(validate::new_password(password)?).await?,
+        role,
+    };
+    repo::create_user(db, new, clock.now()).await
+}
+
+#[tonic::async_trait]
+impl AuthService for AuthApi {
+    async fn sign_up(
+        &self,
+        request: Request<proto::SignUpRequest>,
+    ) -> Result<Response<proto::SignUpResponse>, Status> {
+        let req = request.into_inner();
+        let email = validate::email(&req.email)?;
+        let display_name = validate::display_name(&req.display_name)?;
+        let password = validate::new_password(&req.password)?;
+        let new = NewUser {
+            email,
+            display_name,
+            password_hash: password::hash(password).await?,
+            role: Role::User,
+        };
+        let user = repo::create_user(&self.db, new, self.clock.now()).await?;
+        tracing::info!(user_id = %user.id, "user signed up");
+        Ok(Response::new(proto::SignUpResponse {
+            user: Some(user_to_proto(user)),
+        }))
+    }
+
+    async fn login(
+        &self,
+        request: Request<proto::LoginRequest>,
+    ) -> Result<Response<proto::LoginResponse>, Status> {
+        let req = request.into_inner();
+        let email = validate::email(&req.email)?;
+        let password = validate::login_password(&req.password)?;
+        let user = repo::find_by_email(self.db.conn(), &email).await?;
+        let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+        if !password::verify(password, stored_hash).await? {
+            return Err(AppError::Unauthenticated("invalid email or password".into()).into());
+        }
+        let user = user.expect("verify only succeeds for an existing user");
+        let issued = self.tokens.issue(UserId(user.id), user.role)?;
+        Ok(Response::new(proto::LoginResponse {
+            access_token: issued.token,
+            expires_at: Some(timestamp(issued.expires_at)),
+            user: Some(user_to_proto(user)),
+        }))
+    }
+
+    async fn who_am_i(
+        &self,
+        request: Request<proto::WhoAmIRequest>,
+    ) -> Result<Response<proto::WhoAmIResponse>, Status> {
+        let caller = caller(&request)?;
+        let user = repo::find_by_id(self.db.conn(), caller.user_id).await?;
+        Ok(Response::new(proto::WhoAmIResponse {
+            user: Some(user_to_proto(user)),
+        }))
+    }
+
+    async fn set_user_role(
+        &self,
+        request: Request<proto::SetUserRoleRequest>,
+    ) -> Result<Response<proto::SetUserRoleResponse>, Status> {
+        let req = request.into_inner();
+        let user_id = UserId::parse("user_id", &req.user_id)?;
+        let role = validate::role(req.role)?;
+        let user = repo::set_role(&self.db, user_id, role, self.clock.now()).await?;
+        tracing::info!(user_id = %user.id, role = ?user.role, "user role changed");
+        Ok(Response::new(proto::SetUserRoleResponse {
+            user: Some(user_to_proto(user)),
+        }))
+    }
+}

@@ -1,0 +1,191 @@
+//! PASETO v4.public access tokens (Ed25519).
+//!
+//! Claims: `sub` (user id), `role`, `iat`, `nbf`, `exp`, `jti`, `iss`. Expiry is
+//! checked against the injected [`Clock`], not by pasetors' wall-clock rules, so
+//! tests control it.
+use std::{path::Path, sync::Arc, time::Duration};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use pasetors::{
+    Public,
+    claims::Claims,
+    keys::{AsymmetricKeyPair, AsymmetricPublicKey, AsymmetricSecretKey, Generate},
+    paserk::FormatAsPaserk,
+    token::UntrustedToken,
+    version4::{PublicToken, V4},
+};
+
+use crate::{
+    clock::Clock,
+    config::TokenKeySource,
+    entity::user::Role,
+    error::{AppError, AppResult},
+    ids::UserId,
+};
+
+const ISSUER: &str = "theatre";
+/// Binds tokens to this service: a v4.public token signed for another purpose
+/// with the same key does not verify here.
+const IMPLICIT_ASSERTION: &[u8] = b"theatre.v1.access";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("token key: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("token key is not a valid k4.secret PASERK")]
+    Malformed,
+    #[error("token key generation failed")]
+    Generate,
+}
+
+/// Loads the signing key, generating and saving one (mode 0600) when the key
+/// file does not exist yet.
+pub fn load_key(source: &TokenKeySource) -> Result<AsymmetricSecretKey<V4>, KeyError> {
+    match source {
+        TokenKeySource::Paserk(paserk) => parse_key(paserk),
+        TokenKeySource::File(path) if path.exists() => {
+            parse_key(std::fs::read_to_string(path)?.trim())
+        }
+        TokenKeySource::File(path) => {
+            let key = AsymmetricKeyPair::<V4>::generate()
+                .map_err(|_| KeyError::Generate)?
+                .secret;
+            write_key_file(path, &key)?;
+            tracing::info!(path = %path.display(), "generated a new token signing key");
+            Ok(key)
+        }
+    }
+}
+
+fn parse_key(paserk: &str) -> Result<AsymmetricSecretKey<V4>, KeyError> {
+    AsymmetricSecretKey::<V4>::try_from(paserk).map_err(|_| KeyError::Malformed)
+}
+
+fn write_key_file(path: &Path, key: &AsymmetricSecretKey<V4>) -> Result<(), KeyError> {
+    use std::io::Write;
+    let mut paserk = String::new();
+    key.fmt(&mut paserk).map_err(|_| KeyError::Malformed)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(paserk.as_bytes())?;
+    Ok(())
+}
+
+/// Formats a key as PASERK (for `THEATRE_TOKEN_KEY`).
+pub fn key_to_paserk(key: &AsymmetricSecretKey<V4>) -> String {
+    let mut paserk = String::new();
+    key.fmt(&mut paserk)
+        .expect("formatting a key into a String succeeds");
+    paserk
+}
+
+/// Who is calling, as proven by a verified token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedClaims {
+    pub user_id: UserId,
+    pub role: Role,
+}
+
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub struct TokenIssuer {
+    secret: AsymmetricSecretKey<V4>,
+    public: AsymmetricPublicKey<V4>,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl TokenIssuer {
+    pub fn new(secret: AsymmetricSecretKey<V4>, ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+        let public = AsymmetricPublicKey::<V4>::try_from(&secret)
+            .expect("an Ed25519 secret key always has a public key");
+        Self {
+            secret,
+            public,
+            ttl,
+            clock,
+        }
+    }
+
+    pub fn issue(&self, user_id: UserId, role: Role) -> AppResult<IssuedToken> {
+        let now = self.clock.now();
+        let ttl = chrono::Duration::from_std(self.ttl)
+            .map_err(|_| AppError::Internal("token ttl out of range".into()))?;
+        let expires_at = now + ttl;
+        let claims = (|| {
+            let mut claims = Claims::new()?;
+            claims.issuer(ISSUER)?;
+            claims.subject(&user_id.to_string())?;
+            claims.issued_at(&rfc3339(now))?;
+            claims.not_before(&rfc3339(now))?;
+            claims.expiration(&rfc3339(expires_at))?;
+            claims.token_identifier(&uuid::Uuid::now_v7().to_string())?;
+            claims.add_additional("role", role_claim(role))?;
+            claims.to_string()
+        })()
+        .map_err(|e| AppError::Internal(format!("building token claims failed: {e}")))?;
+        let token = PublicToken::sign(
+            &self.secret,
+            claims.as_bytes(),
+            None,
+            Some(IMPLICIT_ASSERTION),
+        )
+        .map_err(|e| AppError::Internal(format!("signing token failed: {e}")))?;
+        Ok(IssuedToken { token, expires_at })
+    }
+
+    /// Verifies signature, issuer and validity window; any failure is `UNAUTHENTICATED`.
+    pub fn verify(&self, token: &str) -> AppResult<VerifiedClaims> {
+        let invalid = || AppError::Unauthenticated("invalid access token".into());
+        let untrusted = UntrustedToken::<Public, V4>::try_from(token).map_err(|_| invalid())?;
+        let trusted = PublicToken::verify(&self.public, &untrusted, None, Some(IMPLICIT_ASSERTION))
+            .map_err(|_| invalid())?;
+        let claims = Claims::from_string(trusted.payload()).map_err(|_| invalid())?;
+        let text = |name: &str| claims.get_claim(name).and_then(|v| v.as_str());
+        let time = |name: &str| {
+            text(name)
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        if text("iss") != Some(ISSUER) {
+            return Err(invalid());
+        }
+        let now = self.clock.now();
+        let (Some(nbf), Some(exp)) = (time("nbf"), time("exp")) else {
+            return Err(invalid());
+        };
+        if now >= exp {
+            return Err(AppError::Unauthenticated("access token expired".into()));
+        }
+        if now < nbf {
+            return Err(invalid());
+        }
+        let user_id = text("sub")
+            .and_then(|s| uuid::Uuid::try_parse(s).ok())
+            .map(UserId)
+            .ok_or_else(invalid)?;
+        let role = match text("role") {
+            Some("USER") => Role::User,
+            Some("ADMIN") => Role::Admin,
+            _ => return Err(invalid()),
+        };
+        Ok(VerifiedClaims { user_id, role })
+    }
+}
+
+fn role_claim(role: Role) -> &'static str {
+    match role {
+        Role::User => "USER",
+        Role::Admin => "ADMIN",
+    }
+}

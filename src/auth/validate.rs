@@ -1,0 +1,81 @@
+//! Checks for sign-up, login and role changes.
+use crate::{
+    entity::user::Role,
+    error::{AppError, AppResult},
+    proto,
+    validate::required_text,
+};
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Bounds the argon2 input so a huge password cannot be used to burn CPU.
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
+/// A syntactically plausible address, normalised to lower case.
+pub fn email(raw: &str) -> AppResult<String> {
+    let email = raw.trim().to_lowercase();
+    if email.is_empty() {
+        return Err(AppError::invalid("email", "is required"));
+    }
+    if email.len() > 254 {
+        return Err(AppError::invalid("email", "must be at most 254 characters"));
+    }
+    let valid = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && local.len() <= 64
+                && !domain.contains('@')
+                && domain.contains('.')
+                && domain.split('.').all(|label| !label.is_empty())
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    };
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::invalid("email", "is not a valid email address"))
+    }
+}
+
+pub fn new_password(raw: &str) -> AppResult<String> {
+    let chars = raw.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(AppError::invalid(
+            "password",
+            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(AppError::invalid(
+            "password",
+            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// At login only presence and the upper bound matter: a wrong password is UNAUTHENTICATED.
+pub fn login_password(raw: &str) -> AppResult<String> {
+    if raw.is_empty() {
+        return Err(AppError::invalid("password", "is required"));
+    }
+    if raw.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(AppError::invalid(
+            "password",
+            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+pub fn display_name(raw: &str) -> AppResult<String> {
+    required_text("display_name", raw, 100)
+}
+
+pub fn role(raw: i32) -> AppResult<Role> {
+    match proto::Role::try_from(raw) {
+        Ok(proto::Role::User) => Ok(Role::User),
+        Ok(proto::Role::Admin) => Ok(Role::Admin),
+        _ => Err(AppError::invalid("role", "must be ROLE_USER or ROLE_ADMIN")),
+    }
+}

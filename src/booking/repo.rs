@@ -1,0 +1,320 @@
+//! Booking queries, including the seat-claim transaction.
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use super::validate::NewBooking;
+use crate::{
+    db::{Database, WriteTx},
+    entity::{
+        booking::{self, CancelReason, Status},
+        movie, seat, show, theatre,
+    },
+    error::{AppError, AppResult},
+    events::{self, Event},
+    ids::{BookingId, UserId},
+    proto,
+};
+
+/// Books every requested seat or none.
+///
+/// The seats are locked in seat-id order (`FOR UPDATE` on PostgreSQL; SQLite
+/// has one writer at a time), so two overlapping bookings wait for each other
+/// instead of deadlocking; the claim itself is a conditional update that only
+/// takes seats whose `booking_id` is still NULL, and its row count is checked.
+/// A retry with the same idempotency key returns the first booking, also when
+/// the two requests raced (the loser finds the winner's booking afterwards).
+pub async fn create_booking(
+    db: &Database,
+    user: UserId,
+    new: &NewBooking,
+    now: DateTime<Utc>,
+) -> AppResult<booking::Model> {
+    match claim_seats(db, user, new, now).await {
+        Ok(booking) => Ok(booking),
+        Err(err) => match &new.idempotency_key {
+            Some(key) => match find_by_key(db.conn(), user, key).await? {
+                Some(existing) => replay(existing, new),
+                None => Err(err),
+            },
+            None => Err(err),
+        },
+    }
+}
+
+async fn claim_seats(
+    db: &Database,
+    user: UserId,
+    new: &NewBooking,
+    now: DateTime<Utc>,
+) -> AppResult<booking::Model> {
+    let tx = db.begin_write().await?;
+    if let Some(key) = &new.idempotency_key
+        && let Some(existing) = find_by_key(&*tx, user, key).await?
+    {
+        return replay(existing, new);
+    }
+    // A share lock on the show makes a concurrent DeleteShow/DeleteMovie wait
+    // for this booking (and then cancel it) rather than miss it.
+    let show = show::Entity::find_by_id(new.show_id.0)
+        .lock_shared()
+        .one(&*tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("show", new.show_id))?;
+    if show.starts_at <= now {
+        return Err(AppError::FailedPrecondition(format!(
+            "show {} has already started",
+            new.show_id
+        )));
+    }
+    let seats = seat::Entity::find()
+        .filter(seat::Column::ShowId.eq(show.id))
+        .filter(seat::Column::SeatId.is_in(new.seat_ids.clone()))
+        .order_by_asc(seat::Column::SeatId)
+        .lock_exclusive()
+        .all(&*tx)
+        .await?;
+    let unknown: Vec<&str> = new
+        .seat_ids
+        .iter()
+        .filter(|id| !seats.iter().any(|s| &s.seat_id == *id))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(AppError::invalid(
+            "seat_ids",
+            format!("no such seats in this show: {}", unknown.join(", ")),
+        ));
+    }
+    let taken: Vec<String> = seats
+        .iter()
+        .filter(|s| s.booking_id.is_some())
+        .map(|s| s.seat_id.clone())
+        .collect();
+    if !taken.is_empty() {
+        return Err(AppError::SeatsTaken(taken));
+    }
+
+    let booking_id = BookingId::new();
+    let movie_title = movie::Entity::find_by_id(show.movie_id)
+        .one(&*tx)
+        .await?
+        .map(|m| m.title)
+        .unwrap_or_default();
+    let theatre_name = theatre::Entity::find_by_id(show.theatre_id)
+        .one(&*tx)
+        .await?
+        .map(|t| t.name)
+        .unwrap_or_default();
+    let booking = booking::ActiveModel {
+        id: Set(booking_id.0),
+        user_id: Set(user.0),
+        show_id: Set(Some(show.id)),
+        status: Set(Status::Confirmed),
+        seat_ids: Set(new.seat_ids.join(",")),
+        total_cents: Set(seats.iter().map(|s| s.price_cents).sum()),
+        movie_title: Set(movie_title),
+        theatre_name: Set(theatre_name),
+        starts_at: Set(show.starts_at),
+        idempotency_key: Set(new.idempotency_key.clone()),
+        cancel_reason: Set(None),
+        cancelled_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(&*tx)
+    .await?;
+
+    let claimed = seat::Entity::update_many()
+        .set(seat::ActiveModel {
+            booking_id: Set(Some(booking_id.0)),
+            ..Default::default()
+        })
+        .filter(seat::Column::ShowId.eq(show.id))
+        .filter(seat::Column::SeatId.is_in(new.seat_ids.clone()))
+        .filter(seat::Column::BookingId.is_null())
+        .exec(&*tx)
+        .await?
+        .rows_affected;
+    if claimed != new.seat_ids.len() as u64 {
+        // Unreachable while the locks above hold; kept as the last line of defence.
+        return Err(AppError::Aborted(
+            "seats changed during booking, retry".into(),
+        ));
+    }
+    let confirmed = proto::BookingConfirmed {
+        booking_id: booking_id.to_string(),
+        user_id: user.to_string(),
+        show_id: show.id.to_string(),
+        seat_ids: new.seat_ids.clone(),
+        total_cents: booking.total_cents,
+    };
+    events::record(&*tx, now, Event::BookingConfirmed(confirmed)).await?;
+    tx.commit().await?;
+    Ok(booking)
+}
+
+async fn find_by_key(
+    conn: &impl ConnectionTrait,
+    user: UserId,
+    key: &str,
+) -> AppResult<Option<booking::Model>> {
+    Ok(booking::Entity::find()
+        .filter(booking::Column::UserId.eq(user.0))
+        .filter(booking::Column::IdempotencyKey.eq(key))
+        .one(conn)
+        .await?)
+}
+
+/// The original booking for a repeated key, if the request is the same one.
+fn replay(existing: booking::Model, new: &NewBooking) -> AppResult<booking::Model> {
+    let same_show = existing.show_id == Some(new.show_id.0);
+    let mut before = existing.seat_list();
+    let mut now = new.seat_ids.clone();
+    before.sort();
+    now.sort();
+    if same_show && before == now {
+        Ok(existing)
+    } else {
+        Err(AppError::invalid(
+            "idempotency_key",
+            "was already used for a different booking",
+        ))
+    }
+}
+
+/// The caller's bookings, newest first.
+pub async fn list_for_user(
+    conn: &impl ConnectionTrait,
+    user: UserId,
+) -> AppResult<Vec<booking::Model>> {
+    Ok(booking::Entity::find()
+        .filter(booking::Column::UserId.eq(user.0))
+        .order_by_desc(booking::Column::CreatedAt)
+        .order_by_desc(booking::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+/// One of the caller's bookings; another user's booking is NOT_FOUND, not
+/// PERMISSION_DENIED, so booking ids cannot be probed.
+pub async fn get_for_user(
+    conn: &impl ConnectionTrait,
+    user: UserId,
+    id: BookingId,
+) -> AppResult<booking::Model> {
+    booking::Entity::find_by_id(id.0)
+        .filter(booking::Column::UserId.eq(user.0))
+        .one(conn)
+        .await?
+        .ok_or_else(|| AppError::not_found("booking", id))
+}
+
+pub async fn cancel_for_user(
+    db: &Database,
+    user: UserId,
+    id: BookingId,
+    now: DateTime<Utc>,
+) -> AppResult<booking::Model> {
+    let tx = db.begin_write().await?;
+    let existing = booking::Entity::find_by_id(id.0)
+        .filter(booking::Column::UserId.eq(user.0))
+        .lock_exclusive()
+        .one(&*tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("booking", id))?;
+    if existing.status == Status::Cancelled {
+        return Err(AppError::FailedPrecondition(format!(
+            "booking {id} is already cancelled"
+        )));
+    }
+    if existing.starts_at <= now {
+        return Err(AppError::FailedPrecondition(format!(
+            "booking {id} cannot be cancelled: the show has already started"
+        )));
+    }
+    let seat_ids = existing.seat_list();
+    let show_id = existing.show_id;
+    let mut row: booking::ActiveModel = existing.into();
+    row.status = Set(Status::Cancelled);
+    row.cancel_reason = Set(Some(CancelReason::ByUser));
+    row.cancelled_at = Set(Some(now));
+    let cancelled = row.update(&*tx).await?;
+    seat::Entity::update_many()
+        .set(seat::ActiveModel {
+            booking_id: Set(None),
+            ..Default::default()
+        })
+        .filter(seat::Column::BookingId.eq(id.0))
+        .exec(&*tx)
+        .await?;
+    let event = booking_cancelled(id.0, user.0, show_id, seat_ids, CancelReason::ByUser);
+    events::record(&*tx, now, event).await?;
+    tx.commit().await?;
+    Ok(cancelled)
+}
+
+/// Cancels every confirmed booking on `show_ids` (the shows are about to be
+/// deleted) and records an event for each. Returns the cancelled booking ids.
+pub async fn cancel_bookings_on_shows(
+    tx: &WriteTx,
+    show_ids: &[Uuid],
+    reason: CancelReason,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<Uuid>> {
+    if show_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let affected = booking::Entity::find()
+        .filter(booking::Column::ShowId.is_in(show_ids.to_vec()))
+        .filter(booking::Column::Status.eq(Status::Confirmed))
+        .order_by_asc(booking::Column::Id)
+        .all(&**tx)
+        .await?;
+    if affected.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = affected.iter().map(|b| b.id).collect();
+    booking::Entity::update_many()
+        .set(booking::ActiveModel {
+            status: Set(Status::Cancelled),
+            cancel_reason: Set(Some(reason)),
+            cancelled_at: Set(Some(now)),
+            ..Default::default()
+        })
+        .filter(booking::Column::Id.is_in(ids.clone()))
+        .exec(&**tx)
+        .await?;
+    for b in affected {
+        let seat_ids = b.seat_list();
+        let event = booking_cancelled(b.id, b.user_id, b.show_id, seat_ids, reason);
+        events::record(&**tx, now, event).await?;
+    }
+    Ok(ids)
+}
+
+fn booking_cancelled(
+    booking_id: Uuid,
+    user_id: Uuid,
+    show_id: Option<Uuid>,
+    seat_ids: Vec<String>,
+    reason: CancelReason,
+) -> Event {
+    Event::BookingCancelled(proto::BookingCancelled {
+        booking_id: booking_id.to_string(),
+        user_id: user_id.to_string(),
+        show_id: show_id.map(|s| s.to_string()).unwrap_or_default(),
+        seat_ids,
+        reason: cancel_reason_to_proto(reason).into(),
+    })
+}
+
+pub fn cancel_reason_to_proto(reason: CancelReason) -> proto::CancelReason {
+    match reason {
+        CancelReason::ByUser => proto::CancelReason::ByUser,
+        CancelReason::ShowDeleted => proto::CancelReason::ShowDeleted,
+        CancelReason::MovieDeleted => proto::CancelReason::MovieDeleted,
+    }
+}

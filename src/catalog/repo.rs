@@ -1,0 +1,445 @@
+//! Catalog queries. Every write runs in one transaction together with its
+//! outbox event.
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::validate::{MoviePatch, NewMovie, NewShow, NewTheatre, PageRequest};
+use crate::{
+    booking::repo::cancel_bookings_on_shows,
+    db::Database,
+    entity::{booking::CancelReason, movie, seat, show, theatre},
+    error::{AppError, AppResult},
+    events::{self, Event},
+    ids::{MovieId, ShowId, TheatreId},
+    proto,
+};
+
+/// One row of a show's layout with its availability.
+#[derive(Debug, Clone)]
+pub struct RowSummary {
+    pub label: String,
+    pub seats: i32,
+    pub price_cents: i64,
+    pub available: i32,
+}
+
+/// A show with what a listing needs to display it.
+#[derive(Debug, Clone)]
+pub struct ShowView {
+    pub show: show::Model,
+    pub movie_title: String,
+    pub theatre_name: String,
+    pub rows: Vec<RowSummary>,
+}
+
+fn not_found_if_fk(err: sea_orm::DbErr, entity: &'static str, id: impl ToString) -> AppError {
+    match err.sql_err() {
+        Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => AppError::not_found(entity, id),
+        _ => err.into(),
+    }
+}
+
+pub async fn create_movie(
+    db: &Database,
+    new: NewMovie,
+    now: DateTime<Utc>,
+) -> AppResult<movie::Model> {
+    let tx = db.begin_write().await?;
+    let created = movie::ActiveModel {
+        id: Set(MovieId::new().0),
+        title: Set(new.title),
+        description: Set(new.description),
+        duration_minutes: Set(new.duration_minutes),
+        genre: Set(new.genre),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&*tx)
+    .await?;
+    let movie = Some(movie_to_proto(created.clone()));
+    events::record(
+        &*tx,
+        now,
+        Event::MovieCreated(proto::MovieCreated { movie }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+pub async fn update_movie(
+    db: &Database,
+    id: MovieId,
+    patch: MoviePatch,
+    now: DateTime<Utc>,
+) -> AppResult<movie::Model> {
+    let tx = db.begin_write().await?;
+    let existing = movie::Entity::find_by_id(id.0)
+        .lock_exclusive()
+        .one(&*tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("movie", id))?;
+    let mut row: movie::ActiveModel = existing.into();
+    if let Some(v) = patch.title {
+        row.title = Set(v);
+    }
+    if let Some(v) = patch.description {
+        row.description = Set(v);
+    }
+    if let Some(v) = patch.duration_minutes {
+        row.duration_minutes = Set(v);
+    }
+    if let Some(v) = patch.genre {
+        row.genre = Set(v);
+    }
+    row.updated_at = Set(now);
+    let updated = row.update(&*tx).await?;
+    let movie = Some(movie_to_proto(updated.clone()));
+    events::record(
+        &*tx,
+        now,
+        Event::MovieUpdated(proto::MovieUpdated { movie }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+pub struct MovieDeletion {
+    pub deleted_shows: usize,
+    pub cancelled_bookings: usize,
+}
+
+/// Deletes a movie; the database cascades to its shows and their seats.
+///
+/// Lock order (PostgreSQL): the movie row, then its shows, both FOR UPDATE. A
+/// concurrent CreateShow holds a key-share lock on the movie through its
+/// foreign key and a concurrent booking holds a share lock on its show, so each
+/// either finishes first (and its show or booking is seen and handled here) or
+/// waits and then finds its parent gone. No booking can stay CONFIRMED on a
+/// deleted show.
+pub async fn delete_movie(
+    db: &Database,
+    id: MovieId,
+    now: DateTime<Utc>,
+) -> AppResult<MovieDeletion> {
+    let tx = db.begin_write().await?;
+    movie::Entity::find_by_id(id.0)
+        .lock_exclusive()
+        .one(&*tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("movie", id))?;
+    let show_ids: Vec<Uuid> = show::Entity::find()
+        .select_only()
+        .column(show::Column::Id)
+        .filter(show::Column::MovieId.eq(id.0))
+        .order_by_asc(show::Column::Id)
+        .lock_exclusive()
+        .into_tuple()
+        .all(&*tx)
+        .await?;
+    let cancelled =
+        cancel_bookings_on_shows(&tx, &show_ids, CancelReason::MovieDeleted, now).await?;
+    let deleted = proto::MovieDeleted {
+        movie_id: id.to_string(),
+        deleted_show_ids: show_ids.iter().map(Uuid::to_string).collect(),
+        cancelled_booking_ids: cancelled.iter().map(Uuid::to_string).collect(),
+    };
+    events::record(&*tx, now, Event::MovieDeleted(deleted)).await?;
+    movie::Entity::delete_by_id(id.0).exec(&*tx).await?;
+    tx.commit().await?;
+    Ok(MovieDeletion {
+        deleted_shows: show_ids.len(),
+        cancelled_bookings: cancelled.len(),
+    })
+}
+
+pub async fn get_movie(conn: &impl ConnectionTrait, id: MovieId) -> AppResult<movie::Model> {
+    movie::Entity::find_by_id(id.0)
+        .one(conn)
+        .await?
+        .ok_or_else(|| AppError::not_found("movie", id))
+}
+
+/// A page of movies in id (= creation) order, and whether more follow.
+pub async fn list_movies(
+    conn: &impl ConnectionTrait,
+    page: &PageRequest,
+) -> AppResult<(Vec<movie::Model>, bool)> {
+    let mut query = movie::Entity::find().order_by_asc(movie::Column::Id);
+    if let Some(after) = page.after {
+        query = query.filter(movie::Column::Id.gt(after));
+    }
+    let mut movies = query.limit(page.size + 1).all(conn).await?;
+    let more = movies.len() as u64 > page.size;
+    movies.truncate(page.size as usize);
+    Ok((movies, more))
+}
+
+pub async fn create_theatre(
+    db: &Database,
+    new: NewTheatre,
+    now: DateTime<Utc>,
+) -> AppResult<theatre::Model> {
+    let tx = db.begin_write().await?;
+    let created = theatre::ActiveModel {
+        id: Set(TheatreId::new().0),
+        name: Set(new.name),
+        city: Set(new.city),
+        created_at: Set(now),
+    }
+    .insert(&*tx)
+    .await
+    .map_err(AppError::from)
+    .map_err(|e| {
+        if e.is_unique_violation() {
+            AppError::AlreadyExists(
+                "name: a theatre with this name already exists in this city".into(),
+            )
+        } else {
+            e
+        }
+    })?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+pub async fn list_theatres(conn: &impl ConnectionTrait) -> AppResult<Vec<theatre::Model>> {
+    Ok(theatre::Entity::find()
+        .order_by_asc(theatre::Column::City)
+        .order_by_asc(theatre::Column::Name)
+        .all(conn)
+        .await?)
+}
+
+pub async fn create_show(db: &Database, new: NewShow, now: DateTime<Utc>) -> AppResult<ShowView> {
+    let tx = db.begin_write().await?;
+    let movie = movie::Entity::find_by_id(new.movie_id.0)
+        .lock_shared()
+        .one(&*tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("movie", new.movie_id))?;
+    let theatre = theatre::Entity::find_by_id(new.theatre_id.0)
+        .lock_shared()
+        .one(&*tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("theatre", new.theatre_id))?;
+    let created = show::ActiveModel {
+        id: Set(ShowId::new().0),
+        movie_id: Set(movie.id),
+        theatre_id: Set(theatre.id),
+        starts_at: Set(new.starts_at),
+        created_at: Set(now),
+    }
+    .insert(&*tx)
+    .await
+    .map_err(|e| not_found_if_fk(e, "movie", new.movie_id))?;
+    let mut seats = Vec::new();
+    for row in &new.rows {
+        for number in 1..=row.seats {
+            seats.push(seat::ActiveModel {
+                show_id: Set(created.id),
+                seat_id: Set(format!("{}{number}", row.label)),
+                row_label: Set(row.label.clone()),
+                number: Set(number),
+                position: Set(seats.len() as i32),
+                price_cents: Set(row.price_cents),
+                booking_id: Set(None),
+            });
+        }
+    }
+    // Bounded by the layout limits (50 rows × 100 seats); chunks keep every
+    // statement under SQLite's bind-parameter limit.
+    for chunk in seats.chunks(500) {
+        seat::Entity::insert_many(chunk.to_vec()).exec(&*tx).await?;
+    }
+    let view = ShowView {
+        show: created,
+        movie_title: movie.title,
+        theatre_name: theatre.name,
+        rows: new
+            .rows
+            .iter()
+            .map(|r| RowSummary {
+                label: r.label.clone(),
+                seats: r.seats,
+                price_cents: r.price_cents,
+                available: r.seats,
+            })
+            .collect(),
+    };
+    let show = Some(show_to_proto(view.clone()));
+    events::record(&*tx, now, Event::ShowCreated(proto::ShowCreated { show })).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// Deletes a show and its seats; its bookings are cancelled. Returns how many.
+pub async fn delete_show(db: &Database, id: ShowId, now: DateTime<Utc>) -> AppResult<usize> {
+    let tx = db.begin_write().await?;
+    let existing = show::Entity::find_by_id(id.0)
+        .lock_exclusive()
+        .one(&*tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("show", id))?;
+    let cancelled = cancel_bookings_on_shows(&tx, &[id.0], CancelReason::ShowDeleted, now).await?;
+    let deleted = proto::ShowDeleted {
+        show_id: id.to_string(),
+        movie_id: existing.movie_id.to_string(),
+        cancelled_booking_ids: cancelled.iter().map(Uuid::to_string).collect(),
+    };
+    events::record(&*tx, now, Event::ShowDeleted(deleted)).await?;
+    show::Entity::delete_by_id(id.0).exec(&*tx).await?;
+    tx.commit().await?;
+    Ok(cancelled.len())
+}
+
+pub async fn get_show(conn: &impl ConnectionTrait, id: ShowId) -> AppResult<ShowView> {
+    let show = show::Entity::find_by_id(id.0)
+        .one(conn)
+        .await?
+        .ok_or_else(|| AppError::not_found("show", id))?;
+    Ok(show_views(conn, vec![show]).await?.remove(0))
+}
+
+/// Shows in start order, of one movie or of all.
+pub async fn list_shows(
+    conn: &impl ConnectionTrait,
+    movie: Option<MovieId>,
+) -> AppResult<Vec<ShowView>> {
+    let mut query = show::Entity::find()
+        .order_by_asc(show::Column::StartsAt)
+        .order_by_asc(show::Column::Id);
+    if let Some(movie) = movie {
+        get_movie(conn, movie).await?;
+        query = query.filter(show::Column::MovieId.eq(movie.0));
+    }
+    show_views(conn, query.all(conn).await?).await
+}
+
+/// Joins shows with their movie titles, theatre names and per-row seat counts,
+/// in three queries whatever the number of shows.
+async fn show_views(
+    conn: &impl ConnectionTrait,
+    shows: Vec<show::Model>,
+) -> AppResult<Vec<ShowView>> {
+    if shows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let show_ids: Vec<Uuid> = shows.iter().map(|s| s.id).collect();
+    let movie_ids: Vec<Uuid> = shows.iter().map(|s| s.movie_id).collect();
+    let theatre_ids: Vec<Uuid> = shows.iter().map(|s| s.theatre_id).collect();
+    let titles: HashMap<Uuid, String> = movie::Entity::find()
+        .select_only()
+        .columns([movie::Column::Id, movie::Column::Title])
+        .filter(movie::Column::Id.is_in(movie_ids))
+        .into_tuple()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let names: HashMap<Uuid, String> = theatre::Entity::find()
+        .select_only()
+        .columns([theatre::Column::Id, theatre::Column::Name])
+        .filter(theatre::Column::Id.is_in(theatre_ids))
+        .into_tuple()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let row_stats: Vec<(Uuid, String, i64, i64, i32, i64)> = seat::Entity::find()
+        .select_only()
+        .column(seat::Column::ShowId)
+        .column(seat::Column::RowLabel)
+        .column_as(seat::Column::SeatId.count(), "seats")
+        .column_as(seat::Column::PriceCents.max(), "price_cents")
+        .column_as(seat::Column::Position.min(), "first_position")
+        .column_as(
+            Expr::cust("SUM(CASE WHEN booking_id IS NULL THEN 1 ELSE 0 END)"),
+            "available",
+        )
+        .filter(seat::Column::ShowId.is_in(show_ids))
+        .group_by(seat::Column::ShowId)
+        .group_by(seat::Column::RowLabel)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut rows: HashMap<Uuid, Vec<(i32, RowSummary)>> = HashMap::new();
+    for (show_id, label, seats, price_cents, first, available) in row_stats {
+        rows.entry(show_id).or_default().push((
+            first,
+            RowSummary {
+                label,
+                seats: seats as i32,
+                price_cents,
+                available: available as i32,
+            },
+        ));
+    }
+    Ok(shows
+        .into_iter()
+        .map(|show| {
+            let mut show_rows = rows.remove(&show.id).unwrap_or_default();
+            show_rows.sort_by_key(|(first, _)| *first);
+            ShowView {
+                movie_title: titles.get(&show.movie_id).cloned().unwrap_or_default(),
+                theatre_name: names.get(&show.theatre_id).cloned().unwrap_or_default(),
+                rows: show_rows.into_iter().map(|(_, r)| r).collect(),
+                show,
+            }
+        })
+        .collect())
+}
+
+pub async fn seat_map(conn: &impl ConnectionTrait, id: ShowId) -> AppResult<Vec<seat::Model>> {
+    let seats = seat::Entity::find()
+        .filter(seat::Column::ShowId.eq(id.0))
+        .order_by_asc(seat::Column::Position)
+        .all(conn)
+        .await?;
+    if seats.is_empty() {
+        // Every show has at least one seat, so no seats means no show.
+        return Err(AppError::not_found("show", id));
+    }
+    Ok(seats)
+}
+
+pub fn movie_to_proto(m: movie::Model) -> proto::Movie {
+    proto::Movie {
+        id: m.id.to_string(),
+        title: m.title,
+        description: m.description,
+        duration_minutes: m.duration_minutes,
+        genre: m.genre,
+        created_at: Some(crate::wire::timestamp(m.created_at)),
+        updated_at: Some(crate::wire::timestamp(m.updated_at)),
+    }
+}
+
+pub fn show_to_proto(v: ShowView) -> proto::Show {
+    proto::Show {
+        id: v.show.id.to_string(),
+        movie_id: v.show.movie_id.to_string(),
+        theatre_id: v.show.theatre_id.to_string(),
+        starts_at: Some(crate::wire::timestamp(v.show.starts_at)),
+        total_seats: v.rows.iter().map(|r| r.seats).sum(),
+        available_seats: v.rows.iter().map(|r| r.available).sum(),
+        rows: v
+            .rows
+            .into_iter()
+            .map(|r| proto::SeatRow {
+                label: r.label,
+                seats: r.seats,
+                price_cents: r.price_cents,
+            })
+            .collect(),
+        movie_title: v.movie_title,
+        theatre_name: v.theatre_name,
+    }
+}

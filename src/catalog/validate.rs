@@ -1,0 +1,189 @@
+//! Input checks for catalog writes and listings.
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{
+    error::{AppError, AppResult},
+    ids::{MovieId, TheatreId},
+    proto,
+    validate::{bounded_text, in_range, required_text},
+    wire::from_timestamp,
+};
+
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+pub const MAX_PAGE_SIZE: i32 = 100;
+pub const MAX_ROWS: usize = 50;
+pub const MAX_SEATS_PER_ROW: i32 = 100;
+pub const MAX_PRICE_CENTS: i64 = 10_000_000;
+
+pub struct NewMovie {
+    pub title: String,
+    pub description: String,
+    pub duration_minutes: i32,
+    pub genre: String,
+}
+
+/// The fields of a movie to change; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct MoviePatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub duration_minutes: Option<i32>,
+    pub genre: Option<String>,
+}
+
+fn title(raw: &str) -> AppResult<String> {
+    required_text("title", raw, 200)
+}
+fn description(raw: &str) -> AppResult<String> {
+    bounded_text("description", raw, 2000)
+}
+fn duration(raw: i32) -> AppResult<i32> {
+    in_range("duration_minutes", raw, 1..=1000)
+}
+fn genre(raw: &str) -> AppResult<String> {
+    required_text("genre", raw, 50)
+}
+
+pub fn new_movie(req: &proto::CreateMovieRequest) -> AppResult<NewMovie> {
+    Ok(NewMovie {
+        title: title(&req.title)?,
+        description: description(&req.description)?,
+        duration_minutes: duration(req.duration_minutes)?,
+        genre: genre(&req.genre)?,
+    })
+}
+
+pub fn movie_patch(req: &proto::UpdateMovieRequest) -> AppResult<(MovieId, MoviePatch)> {
+    let id = MovieId::parse("movie_id", &req.movie_id)?;
+    let patch = MoviePatch {
+        title: req.title.as_deref().map(title).transpose()?,
+        description: req.description.as_deref().map(description).transpose()?,
+        duration_minutes: req.duration_minutes.map(duration).transpose()?,
+        genre: req.genre.as_deref().map(genre).transpose()?,
+    };
+    if patch.title.is_none()
+        && patch.description.is_none()
+        && patch.duration_minutes.is_none()
+        && patch.genre.is_none()
+    {
+        return Err(AppError::invalid(
+            "movie",
+            "set at least one of title, description, duration_minutes, genre",
+        ));
+    }
+    Ok((id, patch))
+}
+
+pub struct NewTheatre {
+    pub name: String,
+    pub city: String,
+}
+
+pub fn new_theatre(req: &proto::CreateTheatreRequest) -> AppResult<NewTheatre> {
+    Ok(NewTheatre {
+        name: required_text("name", &req.name, 100)?,
+        city: required_text("city", &req.city, 100)?,
+    })
+}
+
+pub struct RowLayout {
+    pub label: String,
+    pub seats: i32,
+    pub price_cents: i64,
+}
+
+pub struct NewShow {
+    pub movie_id: MovieId,
+    pub theatre_id: TheatreId,
+    pub starts_at: DateTime<Utc>,
+    pub rows: Vec<RowLayout>,
+}
+
+pub fn new_show(req: &proto::CreateShowRequest, now: DateTime<Utc>) -> AppResult<NewShow> {
+    let movie_id = MovieId::parse("movie_id", &req.movie_id)?;
+    let theatre_id = TheatreId::parse("theatre_id", &req.theatre_id)?;
+    let starts_at = from_timestamp("starts_at", req.starts_at)?;
+    if starts_at <= now {
+        return Err(AppError::invalid("starts_at", "must be in the future"));
+    }
+    if req.rows.is_empty() {
+        return Err(AppError::invalid("rows", "at least one row is required"));
+    }
+    if req.rows.len() > MAX_ROWS {
+        return Err(AppError::invalid(
+            "rows",
+            format!("at most {MAX_ROWS} rows"),
+        ));
+    }
+    let mut rows: Vec<RowLayout> = Vec::with_capacity(req.rows.len());
+    for (i, row) in req.rows.iter().enumerate() {
+        let label = row.label.trim();
+        if label.is_empty() || label.len() > 3 || !label.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(AppError::invalid(
+                format!("rows[{i}].label"),
+                "must be 1 to 3 capital letters",
+            ));
+        }
+        if rows.iter().any(|r| r.label == label) {
+            return Err(AppError::invalid(
+                format!("rows[{i}].label"),
+                format!("duplicate row label {label}"),
+            ));
+        }
+        if !(1..=MAX_SEATS_PER_ROW).contains(&row.seats) {
+            return Err(AppError::invalid(
+                format!("rows[{i}].seats"),
+                format!("must be between 1 and {MAX_SEATS_PER_ROW}"),
+            ));
+        }
+        if !(1..=MAX_PRICE_CENTS).contains(&row.price_cents) {
+            return Err(AppError::invalid(
+                format!("rows[{i}].price_cents"),
+                format!("must be between 1 and {MAX_PRICE_CENTS}"),
+            ));
+        }
+        rows.push(RowLayout {
+            label: label.to_owned(),
+            seats: row.seats,
+            price_cents: row.price_cents,
+        });
+    }
+    Ok(NewShow {
+        movie_id,
+        theatre_id,
+        starts_at,
+        rows,
+    })
+}
+
+/// A page request: size and the id after which the page starts.
+pub struct PageRequest {
+    pub size: u64,
+    pub after: Option<Uuid>,
+}
+
+pub fn page(page_size: i32, page_token: &str) -> AppResult<PageRequest> {
+    let size = match page_size {
+        0 => DEFAULT_PAGE_SIZE,
+        n => in_range("page_size", n, 1..=MAX_PAGE_SIZE)? as u64,
+    };
+    let after =
+        if page_token.is_empty() {
+            None
+        } else {
+            let bytes = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| {
+                AppError::invalid("page_token", "is not a token from a previous page")
+            })?;
+            Some(Uuid::from_slice(&bytes).map_err(|_| {
+                AppError::invalid("page_token", "is not a token from a previous page")
+            })?)
+        };
+    Ok(PageRequest { size, after })
+}
+
+/// The opaque token that continues a listing after `last`.
+pub fn page_token(last: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(last.as_bytes())
+}

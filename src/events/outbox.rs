@@ -1,0 +1,66 @@
+//! The outbox writer.
+use chrono::{DateTime, Utc};
+use prost::Message;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+
+use crate::{entity::outbox_event, error::AppResult, proto, wire::timestamp};
+
+/// Version of the payload schemas in `events.proto`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The topic family, key and type name of an event.
+fn routing(event: &proto::event_envelope::Payload) -> (&'static str, String, &'static str) {
+    use proto::event_envelope::Payload as E;
+    let id = |m: &Option<proto::Movie>| m.as_ref().map(|m| m.id.clone()).unwrap_or_default();
+    match event {
+        E::MovieCreated(e) => ("movie", id(&e.movie), "theatre.v1.MovieCreated"),
+        E::MovieUpdated(e) => ("movie", id(&e.movie), "theatre.v1.MovieUpdated"),
+        E::MovieDeleted(e) => ("movie", e.movie_id.clone(), "theatre.v1.MovieDeleted"),
+        E::ShowCreated(e) => (
+            "show",
+            e.show.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
+            "theatre.v1.ShowCreated",
+        ),
+        E::ShowDeleted(e) => ("show", e.show_id.clone(), "theatre.v1.ShowDeleted"),
+        E::BookingConfirmed(e) => (
+            "booking",
+            e.booking_id.clone(),
+            "theatre.v1.BookingConfirmed",
+        ),
+        E::BookingCancelled(e) => (
+            "booking",
+            e.booking_id.clone(),
+            "theatre.v1.BookingCancelled",
+        ),
+    }
+}
+
+/// Appends `event` to the outbox inside the caller's transaction.
+pub async fn record(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    event: proto::event_envelope::Payload,
+) -> AppResult<()> {
+    let (aggregate_type, aggregate_id, event_type) = routing(&event);
+    let event_id = uuid::Uuid::now_v7();
+    let envelope = proto::EventEnvelope {
+        event_id: event_id.to_string(),
+        event_type: event_type.to_owned(),
+        occurred_at: Some(timestamp(now)),
+        aggregate_id: aggregate_id.clone(),
+        schema_version: SCHEMA_VERSION,
+        payload: Some(event),
+    };
+    outbox_event::ActiveModel {
+        id: Set(event_id),
+        aggregate_type: Set(aggregate_type.to_owned()),
+        aggregate_id: Set(aggregate_id),
+        event_type: Set(event_type.to_owned()),
+        payload: Set(envelope.encode_to_vec()),
+        created_at: Set(now),
+        published_at: Set(None),
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}

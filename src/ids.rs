@@ -1,0 +1,64 @@
+//! Typed ids. On the wire every id is a UUIDv7 string; inside, a newtype per
+//! entity keeps a show id from being passed where a movie id is expected.
+use std::fmt;
+
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            /// Parses a wire id; `field` names the request field in the error.
+            pub fn parse(field: &'static str, raw: &str) -> Result<Self, AppError> {
+                if raw.is_empty() {
+                    return Err(AppError::invalid(field, "is required"));
+                }
+                Uuid::try_parse(raw)
+                    .map(Self)
+                    .map_err(|_| AppError::invalid(field, "is not a valid id"))
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A user account.
+    UserId
+);
+id_type!(
+    /// A movie in the catalog.
+    MovieId
+);
+id_type!(
+    /// A theatre (venue).
+    TheatreId
+);
+id_type!(
+    /// One screening of a movie in a theatre.
+    ShowId
+);
+id_type!(
+    /// A booking of one or more seats of a show.
+    BookingId
+);

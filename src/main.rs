@@ -1,0 +1,144 @@
+//! The `theatre` command: serve (the default), user administration, key generation.
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use theatre::{
+    App, Config,
+    auth::{service::ensure_user, token::key_to_paserk},
+    clock::SystemClock,
+    db::Database,
+    entity::user::Role,
+};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(version, about = "Cinema seat-booking gRPC backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gRPC server (the default).
+    Serve,
+    /// Manage user accounts directly in the database.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Print a new PASERK signing key for THEATRE_TOKEN_KEY.
+    GenerateKey,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user (or give an existing one the role).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "THEATRE_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long, default_value = "Administrator")]
+        display_name: String,
+        #[arg(long, value_enum, default_value_t = RoleArg::User)]
+        role: RoleArg,
+    },
+    /// Change the role of an existing user.
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    User,
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::User => Role::User,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = Config::from_env()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::User(cmd) => user(config, cmd).await,
+        Command::GenerateKey => {
+            use pasetors::keys::{AsymmetricKeyPair, Generate};
+            let pair = AsymmetricKeyPair::<pasetors::version4::V4>::generate()
+                .map_err(|e| anyhow::anyhow!("key generation failed: {e}"))?;
+            println!("{}", key_to_paserk(&pair.secret));
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = App::new(config).start().await.context("starting theatre")?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await.context("serving")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.ok();
+}
+
+async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
+    let db = Database::connect(&config.database_url, 2)
+        .await
+        .context("connecting to the database")?;
+    let clock = Arc::new(SystemClock);
+    let user = match cmd {
+        UserCommand::Create {
+            email,
+            password,
+            display_name,
+            role,
+        } => ensure_user(&db, &*clock, &email, &password, &display_name, role.into()).await?,
+        UserCommand::SetRole { email, role } => {
+            let email = theatre::auth::validate::email(&email)?;
+            let existing = theatre::auth::repo::find_by_email(db.conn(), &email)
+                .await?
+                .with_context(|| format!("no user with email {email}"))?;
+            theatre::auth::repo::set_role(
+                &db,
+                theatre::ids::UserId(existing.id),
+                role.into(),
+                chrono::Utc::now(),
+            )
+            .await?
+        }
+    };
+    println!("{} {} {:?}", user.id, user.email, user.role);
+    db.close().await?;
+    Ok(())
+}

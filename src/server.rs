@@ -1,0 +1,184 @@
+//! Builds and runs the gRPC server: auth layer, services, health, reflection.
+use std::{net::SocketAddr, sync::Arc};
+
+use sea_orm::DbErr;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::transport::{Server, server::TcpIncoming};
+use tonic_health::ServingStatus;
+
+use crate::{
+    auth::{
+        AuthLayer, TokenIssuer,
+        service::{AuthApi, ensure_user},
+        token::{KeyError, load_key},
+    },
+    booking::service::BookingApi,
+    catalog::service::CatalogApi,
+    clock::{Clock, SystemClock},
+    config::Config,
+    db::Database,
+    entity::user::Role,
+    error::AppError,
+    proto::{
+        self, auth_service_server::AuthServiceServer, booking_service_server::BookingServiceServer,
+        catalog_service_server::CatalogServiceServer,
+    },
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+    #[error("admin bootstrap (THEATRE_ADMIN_EMAIL/THEATRE_ADMIN_PASSWORD): {0}")]
+    Bootstrap(AppError),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+/// The service, configured but not yet started.
+pub struct App {
+    config: Config,
+    clock: Arc<dyn Clock>,
+}
+
+impl App {
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Replaces the wall clock (tests move time forward with a `ManualClock`).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Connects and migrates the database, loads the token key, ensures the
+    /// bootstrap admin, binds the listener and starts serving in the background.
+    pub async fn start(self) -> Result<RunningServer, StartError> {
+        let Self { config, clock } = self;
+        let db = Database::connect(&config.database_url, config.db_max_connections).await?;
+        let tokens = Arc::new(TokenIssuer::new(
+            load_key(&config.token_key)?,
+            config.token_ttl,
+            clock.clone(),
+        ));
+        if let Some(admin) = &config.bootstrap_admin {
+            let user = ensure_user(
+                &db,
+                &*clock,
+                &admin.email,
+                &admin.password,
+                "Administrator",
+                Role::Admin,
+            )
+            .await
+            .map_err(StartError::Bootstrap)?;
+            tracing::info!(user_id = %user.id, "bootstrap admin ensured");
+        }
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for name in [
+            "theatre.v1.AuthService",
+            "theatre.v1.CatalogService",
+            "theatre.v1.BookingService",
+        ] {
+            health
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
+        }
+
+        let router = Server::builder()
+            .layer(AuthLayer::new(tokens.clone()))
+            .add_service(health_service)
+            .add_service(reflection().build_v1()?)
+            // v1alpha too: many grpcurl and IDE builds still only speak it.
+            .add_service(reflection().build_v1alpha()?)
+            .add_service(AuthServiceServer::new(AuthApi::new(
+                db.clone(),
+                tokens,
+                clock.clone(),
+            )))
+            .add_service(CatalogServiceServer::new(CatalogApi::new(
+                db.clone(),
+                clock.clone(),
+            )))
+            .add_service(BookingServiceServer::new(BookingApi::new(
+                db.clone(),
+                clock,
+            )));
+
+        let listener = TcpListener::bind(config.addr).await?;
+        let addr = listener.local_addr()?;
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serve = tokio::spawn(async move {
+            router
+                .serve_with_incoming_shutdown(incoming, async {
+                    stopped.await.ok();
+                })
+                .await
+        });
+        tracing::info!(%addr, backend = ?db.backend(), "theatre serving");
+        Ok(RunningServer {
+            addr,
+            stop: Some(stop),
+            serve,
+            health,
+            db,
+        })
+    }
+}
+
+/// A started server; dropping it leaves the server running until the runtime ends.
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    serve: JoinHandle<Result<(), tonic::transport::Error>>,
+    health: tonic_health::server::HealthReporter,
+    db: Database,
+}
+
+impl RunningServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The database the server uses (tests inspect rows through it).
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// Reports NOT_SERVING, stops accepting, lets in-flight calls finish, closes the pool.
+    pub async fn shutdown(mut self) -> Result<(), tonic::transport::Error> {
+        self.health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let result = match (&mut self.serve).await {
+            Ok(result) => result,
+            Err(join) => {
+                tracing::error!(error = %join, "server task failed");
+                Ok(())
+            }
+        };
+        if let Err(e) = self.db.close().await {
+            tracing::warn!(error = %e, "closing the database pool failed");
+        }
+        result
+    }
+}

@@ -1,0 +1,363 @@
+//! The test harness: spawns the real server in-process on an ephemeral port
+//! against a fresh database (a temp SQLite file, or a new PostgreSQL database
+//! on 127.0.0.1:5432) and hands out authenticated gRPC clients.
+#![allow(dead_code)]
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
+use theatre::{
+    App, Config, RunningServer,
+    clock::ManualClock,
+    config::{AdminBootstrap, TokenKeySource},
+    proto::{
+        self, auth_service_client::AuthServiceClient, booking_service_client::BookingServiceClient,
+        catalog_service_client::CatalogServiceClient,
+    },
+};
+use tonic::{
+    Code, Request, Status,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
+
+pub const ADMIN_EMAIL: &str = "admin@theatre.test";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+pub const PASSWORD: &str = "correct-horse-1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// Where PostgreSQL test databases are created; one per test.
+fn pg_base_url() -> String {
+    std::env::var("THEATRE_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+async fn fresh_pg_database() -> String {
+    let base = pg_base_url();
+    let admin = sea_orm::Database::connect(format!("{base}/postgres"))
+        .await
+        .expect("PostgreSQL must be running on 127.0.0.1:5432 (scripts/test starts it)");
+    let name = format!("theatre_test_{}", uuid::Uuid::now_v7().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    format!("{base}/{name}")
+}
+
+pub struct TestApp {
+    pub server: RunningServer,
+    pub clock: ManualClock,
+    pub backend: Backend,
+    channel: Channel,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Clone)]
+pub struct Bearer(MetadataValue<Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+type Authed = InterceptedService<Channel, Bearer>;
+
+/// A signed-in user with typed clients that send its token.
+#[derive(Clone)]
+pub struct Client {
+    pub user_id: String,
+    pub token: String,
+    pub auth: AuthServiceClient<Authed>,
+    pub catalog: CatalogServiceClient<Authed>,
+    pub booking: BookingServiceClient<Authed>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = match backend {
+            Backend::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("theatre.db").display()
+            ),
+            Backend::Postgres => fresh_pg_database().await,
+        };
+        let config = Config {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            database_url,
+            db_max_connections: 16,
+            token_key: TokenKeySource::File(dir.path().join("theatre.key")),
+            token_ttl: Duration::from_secs(3600),
+            bootstrap_admin: Some(AdminBootstrap {
+                email: ADMIN_EMAIL.into(),
+                password: ADMIN_PASSWORD.into(),
+            }),
+        };
+        let clock = ManualClock::new(Utc::now());
+        let server = App::new(config)
+            .with_clock(Arc::new(clock.clone()))
+            .start()
+            .await
+            .expect("server starts");
+        let channel = Channel::from_shared(format!("http://{}", server.addr()))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to server");
+        Self {
+            server,
+            clock,
+            backend,
+            channel,
+            _dir: dir,
+        }
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// Clients that send no token at all.
+    pub fn anonymous_auth(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::new(self.channel())
+    }
+
+    /// Clients that send `token` verbatim (for garbled/tampered token tests).
+    pub fn with_token(&self, token: &str, user_id: &str) -> Client {
+        let bearer = Bearer(format!("Bearer {token}").parse().expect("ascii token"));
+        Client {
+            user_id: user_id.to_owned(),
+            token: token.to_owned(),
+            auth: AuthServiceClient::with_interceptor(self.channel(), bearer.clone()),
+            catalog: CatalogServiceClient::with_interceptor(self.channel(), bearer.clone()),
+            booking: BookingServiceClient::with_interceptor(self.channel(), bearer),
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Client {
+        let res = self
+            .anonymous_auth()
+            .login(proto::LoginRequest {
+                email: email.into(),
+                password: password.into(),
+            })
+            .await
+            .expect("login")
+            .into_inner();
+        self.with_token(&res.access_token, &res.user.unwrap().id)
+    }
+
+    pub async fn admin(&self) -> Client {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Signs up `name@theatre.test` and logs in.
+    pub async fn user(&self, name: &str) -> Client {
+        let email = format!("{name}@theatre.test");
+        self.anonymous_auth()
+            .sign_up(proto::SignUpRequest {
+                email: email.clone(),
+                password: PASSWORD.into(),
+                display_name: name.into(),
+            })
+            .await
+            .expect("sign up");
+        self.login(&email, PASSWORD).await
+    }
+
+    /// Rows in a table, read straight from the database.
+    pub async fn count<E: EntityTrait>(&self, entity: E) -> u64
+    where
+        E::Model: Sync,
+    {
+        let _ = entity;
+        E::find()
+            .count(self.server.db().conn())
+            .await
+            .expect("count rows")
+    }
+}
+
+/// Asserts a call failed with `code` and a message containing `needle`.
+#[track_caller]
+pub fn assert_status<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, needle: &str) {
+    match result {
+        Ok(v) => panic!("expected {code:?} ({needle}), got Ok({v:?})"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "unexpected status: {status:?}");
+            assert!(
+                status.message().contains(needle),
+                "message {:?} should contain {needle:?}",
+                status.message()
+            );
+        }
+    }
+}
+
+/// A catalog fixture: one movie, one theatre, one show with the given rows.
+pub struct ShowFixture {
+    pub movie_id: String,
+    pub theatre_id: String,
+    pub show_id: String,
+}
+
+pub fn row(label: &str, seats: i32, price_cents: i64) -> proto::SeatRow {
+    proto::SeatRow {
+        label: label.into(),
+        seats,
+        price_cents,
+    }
+}
+
+pub fn starts_in_hours(app: &TestApp, hours: i64) -> prost_types::Timestamp {
+    let t = app.clock_now() + chrono::Duration::hours(hours);
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    }
+}
+
+impl TestApp {
+    pub fn clock_now(&self) -> chrono::DateTime<Utc> {
+        use theatre::clock::Clock;
+        self.clock.now()
+    }
+
+    pub async fn create_movie(&self, admin: &mut Client, title: &str) -> proto::Movie {
+        admin
+            .catalog
+            .create_movie(proto::CreateMovieRequest {
+                title: title.into(),
+                description: format!("{title}, the film"),
+                duration_minutes: 120,
+                genre: "Drama".into(),
+            })
+            .await
+            .expect("create movie")
+            .into_inner()
+            .movie
+            .unwrap()
+    }
+
+    pub async fn create_theatre(&self, admin: &mut Client, name: &str) -> proto::Theatre {
+        admin
+            .catalog
+            .create_theatre(proto::CreateTheatreRequest {
+                name: name.into(),
+                city: "Lisbon".into(),
+            })
+            .await
+            .expect("create theatre")
+            .into_inner()
+            .theatre
+            .unwrap()
+    }
+
+    pub async fn create_show(
+        &self,
+        admin: &mut Client,
+        movie_id: &str,
+        theatre_id: &str,
+        rows: Vec<proto::SeatRow>,
+    ) -> proto::Show {
+        admin
+            .catalog
+            .create_show(proto::CreateShowRequest {
+                movie_id: movie_id.into(),
+                theatre_id: theatre_id.into(),
+                starts_at: Some(starts_in_hours(self, 24)),
+                rows,
+            })
+            .await
+            .expect("create show")
+            .into_inner()
+            .show
+            .unwrap()
+    }
+
+    /// A movie, a theatre and a show of rows A and B with 10 seats each.
+    pub async fn show_fixture(&self, admin: &mut Client) -> ShowFixture {
+        let movie = self.create_movie(admin, "Metropolis").await;
+        let theatre = self.create_theatre(admin, "Odeon").await;
+        let show = self
+            .create_show(
+                admin,
+                &movie.id,
+                &theatre.id,
+                vec![row("A", 10, 1200), row("B", 10, 900)],
+            )
+            .await;
+        ShowFixture {
+            movie_id: movie.id,
+            theatre_id: theatre.id,
+            show_id: show.id,
+        }
+    }
+}
+
+pub async fn book(
+    client: &mut Client,
+    show_id: &str,
+    seats: &[&str],
+) -> Result<proto::Booking, Status> {
+    client
+        .booking
+        .create_booking(proto::CreateBookingRequest {
+            show_id: show_id.into(),
+            seat_ids: seats.iter().map(|s| s.to_string()).collect(),
+            idempotency_key: String::new(),
+        })
+        .await
+        .map(|r| r.into_inner().booking.unwrap())
+}
+
+/// Seat ids the seat map reports as booked.
+pub async fn booked_seats(client: &mut Client, show_id: &str) -> Vec<String> {
+    client
+        .catalog
+        .get_seat_map(proto::GetSeatMapRequest {
+            show_id: show_id.into(),
+        })
+        .await
+        .expect("seat map")
+        .into_inner()
+        .seats
+        .into_iter()
+        .filter(|s| s.status == proto::SeatStatus::Booked as i32)
+        .map(|s| s.seat_id)
+        .collect()
+}
