@@ -179,3 +179,48 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    /// Every RPC of the compiled contract has an explicit row in the table, so
+    /// a new method cannot silently fall back to a default.
+    #[test]
+    fn every_contract_method_has_an_access_rule() {
+        let fds =
+            prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET).unwrap();
+        let mut methods = Vec::new();
+        for file in &fds.file {
+            for service in &file.service {
+                for method in &service.method {
+                    methods.push(format!(
+                        "/{}.{}/{}",
+                        file.package(),
+                        service.name(),
+                        method.name()
+                    ));
+                }
+            }
+        }
+        assert_eq!(methods.len(), METHOD_ACCESS.len());
+        for method in methods {
+            assert!(
+                METHOD_ACCESS.iter().any(|(m, _)| *m == method),
+                "{method} missing from METHOD_ACCESS"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_paths_fail_closed() {
+        assert_eq!(
+            access_for("/theatre.v1.CatalogService/Unlisted"),
+            Access::Admin
+        );
+        assert_eq!(access_for("/grpc.health.v1.Health/Check"), Access::Public);
+        assert_eq!(access_for("/other.Service/Call"), Access::User);
+    }
+}

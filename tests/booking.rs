@@ -1,0 +1,345 @@
+//! Booking: the atomic seat claim, validation, idempotency, cancellation, ownership.
+mod common;
+
+use common::*;
+use prost::Message;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use theatre::{
+    entity::{booking, outbox_event, seat},
+    proto,
+};
+use tonic::Code;
+
+on_both_backends!(
+    booking_claims_seats_and_records_an_event,
+    overlapping_booking_takes_no_seats,
+    bad_booking_input_names_the_field_and_writes_nothing,
+    started_show_cannot_be_booked_or_cancelled,
+    repeated_idempotency_key_returns_the_original_booking,
+    cancelling_frees_the_seats_once,
+    other_users_bookings_are_not_found,
+);
+
+fn request(show_id: &str, seats: &[&str], key: &str) -> proto::CreateBookingRequest {
+    proto::CreateBookingRequest {
+        show_id: show_id.into(),
+        seat_ids: seats.iter().map(|s| s.to_string()).collect(),
+        idempotency_key: key.into(),
+    }
+}
+
+async fn outbox_types(app: &TestApp) -> Vec<String> {
+    outbox_event::Entity::find()
+        .all(app.server.db().conn())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
+}
+
+async fn booking_claims_seats_and_records_an_event(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut admin = app.admin().await;
+    let fx = app.show_fixture(&mut admin).await;
+    let mut ann = app.user("ann").await;
+
+    let booking = book(&mut ann, &fx.show_id, &["A2", "B1"]).await.unwrap();
+    assert_eq!(booking.status, proto::BookingStatus::Confirmed as i32);
+    assert_eq!(booking.seat_ids, ["A2", "B1"]);
+    assert_eq!(booking.total_cents, 1200 + 900);
+    assert_eq!(booking.movie_title, "Metropolis");
+    assert_eq!(booking.theatre_name, "Odeon");
+    assert_eq!(booking.show_id, fx.show_id);
+    assert_eq!(booking.user_id, ann.user_id);
+
+    let mut booked = booked_seats(&mut ann, &fx.show_id).await;
+    booked.sort();
+    assert_eq!(booked, ["A2", "B1"]);
+
+    let rows = outbox_event::Entity::find()
+        .filter(outbox_event::Column::EventType.eq("theatre.v1.BookingConfirmed"))
+        .all(app.server.db().conn())
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].aggregate_id, booking.id);
+    assert!(rows[0].published_at.is_none());
+    let envelope = proto::EventEnvelope::decode(rows[0].payload.as_slice()).unwrap();
+    assert_eq!(envelope.event_id, rows[0].id.to_string());
+    let Some(proto::event_envelope::Payload::BookingConfirmed(confirmed)) = envelope.payload else {
+        panic!("expected BookingConfirmed, got {envelope:?}");
+    };
+    assert_eq!(confirmed.seat_ids, ["A2", "B1"]);
+    assert_eq!(confirmed.total_cents, 2100);
+    assert_eq!(confirmed.user_id, ann.user_id);
+}
+
+async fn overlapping_booking_takes_no_seats(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut admin = app.admin().await;
+    let fx = app.show_fixture(&mut admin).await;
+    let mut ann = app.user("ann").await;
+    let mut ben = app.user("ben").await;
+    book(&mut ann, &fx.show_id, &["A1", "A2"]).await.unwrap();
+    let events_before = outbox_types(&app).await.len();
+
+    let clash = book(&mut ben, &fx.show_id, &["A3", "A2", "A4"]).await;
+    let status = clash.as_ref().unwrap_err().clone();
+    assert_status(clash, Code::FailedPrecondition, "A2");
+    assert!(
+        !status.message().contains("A3"),
+        "only taken seats are named"
+    );
+
+    let mut booked = booked_seats(&mut ben, &fx.show_id).await;
+    booked.sort();
+    assert_eq!(booked, ["A1", "A2"], "A3 and A4 stay free");
+    assert_eq!(app.count(booking::Entity).await, 1);
+    assert_eq!(
+        outbox_types(&app).await.len(),
+        events_before,
+        "a refused booking records no event"
+    );
+    book(&mut ben, &fx.show_id, &["A3", "A4"])
+        .await
+        .expect("free seats still bookable");
+}
+
+async fn bad_booking_input_names_the_field_and_writes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut admin = app.admin().await;
+    let fx = app.show_fixture(&mut admin).await;
+    let mut ann = app.user("ann").await;
+    let eleven: Vec<String> = (1..=10)
+        .map(|n| format!("A{n}"))
+        .chain(["B1".into()])
+        .collect();
+    let eleven: Vec<&str> = eleven.iter().map(String::as_str).collect();
+    let long_key = "k".repeat(101);
+    let cases: Vec<(proto::CreateBookingRequest, &str)> = vec![
+        (request(&fx.show_id, &[], ""), "seat_ids:"),
+        (request(&fx.show_id, &eleven, ""), "seat_ids:"),
+        (request(&fx.show_id, &["A1", "A1"], ""), "seat_ids[1]:"),
+        (request(&fx.show_id, &["a1"], ""), "seat_ids[0]:"),
+        (request(&fx.show_id, &["A0"], ""), "seat_ids[0]:"),
+        (request(&fx.show_id, &["A1", "Z9", "A99"], ""), "Z9, A99"),
+        (request("", &["A1"], ""), "show_id:"),
+        (request("nope", &["A1"], ""), "show_id:"),
+        (request(&fx.show_id, &["A1"], &long_key), "idempotency_key:"),
+    ];
+    for (req, needle) in cases {
+        let result = ann.booking.create_booking(req).await;
+        assert_status(result, Code::InvalidArgument, needle);
+    }
+    let unknown_show = uuid::Uuid::now_v7().to_string();
+    assert_status(
+        book(&mut ann, &unknown_show, &["A1"]).await,
+        Code::NotFound,
+        "show",
+    );
+    assert_eq!(app.count(booking::Entity).await, 0);
+    assert!(booked_seats(&mut ann, &fx.show_id).await.is_empty());
+}
+
+async fn started_show_cannot_be_booked_or_cancelled(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut admin = app.admin().await;
+    let fx = app.show_fixture(&mut admin).await;
+    let mut ann = app.user("ann").await;
+    let booking = book(&mut ann, &fx.show_id, &["A1"]).await.unwrap();
+    app.clock.advance(chrono::Duration::hours(25));
+    // Tokens expire after an hour of (test) time; log in again.
+    let mut ann = app.login("ann@theatre.test", PASSWORD).await;
+    assert_status(
+        book(&mut ann, &fx.show_id, &["A2"]).await,
+        Code::FailedPrecondition,
+        "already started",
+    );
+    let cancel = ann
+        .booking
+        .cancel_booking(proto::CancelBookingRequest {
+            booking_id: booking.id.clone(),
+        })
+        .await;
+    assert_status(cancel, Code::FailedPrecondition, "already started");
+    assert_eq!(booked_seats(&mut ann, &fx.show_id).await, ["A1"]);
+}
+
+async fn repeated_idempotency_key_returns_the_original_booking(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut admin = app.admin().await;
+    let fx = app.show_fixture(&mut admin).await;
+    let mut ann = app.user("ann").await;
+    let mut ben = app.user("ben").await;
+
+    let first = ann
+        .booking
+        .create_booking(request(&fx.show_id, &["B5", "B6"], "order-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .booking
+        .unwrap();
+    let again = ann
+        .booking
+        .create_booking(request(&fx.show_id, &["B6", "B5"], "order-1"))
+        .await
+        .expect("a retry is answered with the original booking")
+        .into_inner()
+        .booking
+        .unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(app.count(booking::Entity).await, 1);
+
+    let other_seats = ann
+        .booking
+        .create_booking(request(&fx.show_id, &["B7"], "order-1"))
+        .await;
+    assert_status(other_seats, Code::InvalidArgument, "idempotency_key:");
+
+    // Keys are per user: Ben's "order-1" is his own booking.
+    let bens = ben
+        .booking
+        .create_booking(request(&fx.show_id, &["B7"], "order-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .booking
+        .unwrap();
+    assert_ne!(bens.id, first.id);
+    assert_eq!(app.count(booking::Entity).await, 2);
+
+    // Concurrent retries of one request book once.
+    let tries = (0..8).map(|_| {
+        let mut ann = ann.clone();
+        let show = fx.show_id.clone();
+        tokio::spawn(async move {
+            ann.booking
+                .create_booking(request(&show, &["A9", "A10"], "order-2"))
+                .await
+                .map(|r| r.into_inner().booking.unwrap().id)
+        })
+    });
+    let ids: Vec<String> = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().expect("every retry succeeds"))
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "one booking: {ids:?}");
+    assert_eq!(app.count(booking::Entity).await, 3);
+}
+
+async fn cancelling_frees_the_seats_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut admin = app.admin().await;
+    let fx = app.show_fixture(&mut admin).await;
+    let mut ann = app.user("ann").await;
+    let mut ben = app.user("ben").await;
+    let booking = book(&mut ann, &fx.show_id, &["A5", "A6"]).await.unwrap();
+
+    let cancelled = ann
+        .booking
+        .cancel_booking(proto::CancelBookingRequest {
+            booking_id: booking.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .booking
+        .unwrap();
+    assert_eq!(cancelled.status, proto::BookingStatus::Cancelled as i32);
+    assert_eq!(cancelled.cancel_reason, proto::CancelReason::ByUser as i32);
+    assert!(cancelled.cancelled_at.is_some());
+    assert_eq!(
+        cancelled.seat_ids,
+        ["A5", "A6"],
+        "the booking keeps its seats as history"
+    );
+    assert!(booked_seats(&mut ann, &fx.show_id).await.is_empty());
+    let held = seat::Entity::find()
+        .filter(seat::Column::BookingId.is_not_null())
+        .all(app.server.db().conn())
+        .await
+        .unwrap();
+    assert!(held.is_empty());
+
+    let twice = ann
+        .booking
+        .cancel_booking(proto::CancelBookingRequest {
+            booking_id: booking.id.clone(),
+        })
+        .await;
+    assert_status(twice, Code::FailedPrecondition, "already cancelled");
+    book(&mut ben, &fx.show_id, &["A5", "A6"])
+        .await
+        .expect("freed seats can be booked");
+    let types = outbox_types(&app).await;
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "theatre.v1.BookingCancelled")
+            .count(),
+        1
+    );
+}
+
+async fn other_users_bookings_are_not_found(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut admin = app.admin().await;
+    let fx = app.show_fixture(&mut admin).await;
+    let mut ann = app.user("ann").await;
+    let mut ben = app.user("ben").await;
+    let anns = book(&mut ann, &fx.show_id, &["A1"]).await.unwrap();
+    let bens = book(&mut ben, &fx.show_id, &["A2"]).await.unwrap();
+
+    let get = ben
+        .booking
+        .get_booking(proto::GetBookingRequest {
+            booking_id: anns.id.clone(),
+        })
+        .await;
+    assert_status(get, Code::NotFound, "booking");
+    let cancel = ben
+        .booking
+        .cancel_booking(proto::CancelBookingRequest {
+            booking_id: anns.id.clone(),
+        })
+        .await;
+    assert_status(cancel, Code::NotFound, "booking");
+    let bad = ben
+        .booking
+        .get_booking(proto::GetBookingRequest {
+            booking_id: "x".into(),
+        })
+        .await;
+    assert_status(bad, Code::InvalidArgument, "booking_id:");
+
+    let mine = ben
+        .booking
+        .list_my_bookings(proto::ListMyBookingsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .bookings;
+    assert_eq!(
+        mine.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
+        [bens.id.as_str()]
+    );
+    let own = ann
+        .booking
+        .get_booking(proto::GetBookingRequest {
+            booking_id: anns.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .booking
+        .unwrap();
+    assert_eq!(own.id, anns.id);
+    assert_eq!(
+        booked_seats(&mut ann, &fx.show_id).await.len(),
+        2,
+        "Ann's booking untouched"
+    );
+}
