@@ -1,6 +1,10 @@
 //! One typed configuration, read from the environment with defaults that run
 //! the embedded setup (SQLite file, generated token key) with no settings at all.
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid setting {name}={value:?}: {reason}")]
@@ -105,6 +109,7 @@ impl Config {
         if let Some(n) = lookup("THEATRE_DB_MAX_CONNECTIONS") {
             config.db_max_connections = parse_setting("THEATRE_DB_MAX_CONNECTIONS", &n)?;
         }
+        config.token_key = TokenKeySource::File(default_key_file(&config.database_url));
         if let Some(path) = lookup("THEATRE_TOKEN_KEY_FILE") {
             config.token_key = TokenKeySource::File(PathBuf::from(path));
         }
@@ -142,6 +147,22 @@ impl Config {
     }
 }
 
+/// The generated key lives beside a SQLite database file (so the two move
+/// together); with PostgreSQL, in the working directory.
+fn default_key_file(database_url: &str) -> PathBuf {
+    let sqlite_path = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest));
+    match sqlite_path {
+        Some(path) if !path.is_empty() && path != ":memory:" => Path::new(path)
+            .parent()
+            .map(|dir| dir.join(DEFAULT_TOKEN_KEY_FILE))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_KEY_FILE)),
+        _ => PathBuf::from(DEFAULT_TOKEN_KEY_FILE),
+    }
+}
+
 fn parse_setting<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
@@ -151,4 +172,55 @@ where
         value: value.to_owned(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    fn key_file(c: &Config) -> PathBuf {
+        match &c.token_key {
+            TokenKeySource::File(path) => path.clone(),
+            TokenKeySource::Paserk(_) => panic!("expected a key file"),
+        }
+    }
+
+    #[test]
+    fn embedded_default_keeps_the_key_beside_the_database() {
+        assert_eq!(
+            key_file(&config(&[]).unwrap()),
+            PathBuf::from("theatre.key")
+        );
+        let c = config(&[("DATABASE_URL", "sqlite:///var/lib/theatre/t.db?mode=rwc")]).unwrap();
+        assert_eq!(key_file(&c), PathBuf::from("/var/lib/theatre/theatre.key"));
+        let c = config(&[("DATABASE_URL", "postgres://u@h/db")]).unwrap();
+        assert_eq!(key_file(&c), PathBuf::from("theatre.key"));
+        let c = config(&[("THEATRE_TOKEN_KEY_FILE", "/etc/k")]).unwrap();
+        assert_eq!(key_file(&c), PathBuf::from("/etc/k"));
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let err = config(&[("THEATRE_ADDR", "not-an-address")]).unwrap_err();
+        assert_eq!(err.name, "THEATRE_ADDR");
+        let err = config(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert_eq!(err.name, "DATABASE_URL");
+        let err = config(&[("THEATRE_ADMIN_EMAIL", "a@b.c")]).unwrap_err();
+        assert_eq!(err.name, "THEATRE_ADMIN_PASSWORD");
+        let debug = format!(
+            "{:?}",
+            config(&[("THEATRE_TOKEN_KEY", "k4.secret.SECRET")]).unwrap()
+        );
+        assert!(!debug.contains("SECRET"), "secrets are redacted in Debug");
+    }
 }

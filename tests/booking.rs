@@ -2,10 +2,9 @@
 mod common;
 
 use common::*;
-use prost::Message;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use theatre::{
-    entity::{booking, outbox_event, seat},
+    entity::{booking, seat},
     proto,
 };
 use tonic::Code;
@@ -28,16 +27,6 @@ fn request(show_id: &str, seats: &[&str], key: &str) -> proto::CreateBookingRequ
     }
 }
 
-async fn outbox_types(app: &TestApp) -> Vec<String> {
-    outbox_event::Entity::find()
-        .all(app.server.db().conn())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event_type)
-        .collect()
-}
-
 async fn booking_claims_seats_and_records_an_event(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut admin = app.admin().await;
@@ -57,16 +46,10 @@ async fn booking_claims_seats_and_records_an_event(backend: Backend) {
     booked.sort();
     assert_eq!(booked, ["A2", "B1"]);
 
-    let rows = outbox_event::Entity::find()
-        .filter(outbox_event::Column::EventType.eq("theatre.v1.BookingConfirmed"))
-        .all(app.server.db().conn())
-        .await
-        .unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].aggregate_id, booking.id);
-    assert!(rows[0].published_at.is_none());
-    let envelope = proto::EventEnvelope::decode(rows[0].payload.as_slice()).unwrap();
-    assert_eq!(envelope.event_id, rows[0].id.to_string());
+    let mut events = app.outbox("theatre.v1.BookingConfirmed").await;
+    assert_eq!(events.len(), 1);
+    let envelope = events.remove(0);
+    assert_eq!(envelope.aggregate_id, booking.id);
     let Some(proto::event_envelope::Payload::BookingConfirmed(confirmed)) = envelope.payload else {
         panic!("expected BookingConfirmed, got {envelope:?}");
     };
@@ -82,7 +65,7 @@ async fn overlapping_booking_takes_no_seats(backend: Backend) {
     let mut ann = app.user("ann").await;
     let mut ben = app.user("ben").await;
     book(&mut ann, &fx.show_id, &["A1", "A2"]).await.unwrap();
-    let events_before = outbox_types(&app).await.len();
+    let events_before = app.outbox_types().await.len();
 
     let clash = book(&mut ben, &fx.show_id, &["A3", "A2", "A4"]).await;
     let status = clash.as_ref().unwrap_err().clone();
@@ -97,7 +80,7 @@ async fn overlapping_booking_takes_no_seats(backend: Backend) {
     assert_eq!(booked, ["A1", "A2"], "A3 and A4 stay free");
     assert_eq!(app.count(booking::Entity).await, 1);
     assert_eq!(
-        outbox_types(&app).await.len(),
+        app.outbox_types().await.len(),
         events_before,
         "a refused booking records no event"
     );
@@ -274,7 +257,7 @@ async fn cancelling_frees_the_seats_once(backend: Backend) {
     book(&mut ben, &fx.show_id, &["A5", "A6"])
         .await
         .expect("freed seats can be booked");
-    let types = outbox_types(&app).await;
+    let types = app.outbox_types().await;
     assert_eq!(
         types
             .iter()

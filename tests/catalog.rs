@@ -4,8 +4,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::*;
-use prost::Message;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::EntityTrait;
 use theatre::{
     entity::{booking, movie, outbox_event, seat, show, theatre as theatre_entity},
     proto,
@@ -61,13 +60,7 @@ async fn movie_create_get_update_round_trip(backend: Backend) {
         .movie
         .unwrap();
     assert_eq!(fetched, updated);
-    let types: Vec<String> = outbox_event::Entity::find()
-        .all(app.server.db().conn())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event_type)
-        .collect();
+    let types = app.outbox_types().await;
     assert_eq!(
         types,
         ["theatre.v1.MovieCreated", "theatre.v1.MovieUpdated"]
@@ -540,13 +533,10 @@ async fn deleting_a_movie_cascades_and_keeps_bookings_as_history(backend: Backen
     );
 
     // One MovieDeleted event naming what it removed, one BookingCancelled per booking.
-    let events = outbox_event::Entity::find()
-        .filter(outbox_event::Column::EventType.eq("theatre.v1.MovieDeleted"))
-        .all(conn)
-        .await
-        .unwrap();
+    let mut events = app.outbox("theatre.v1.MovieDeleted").await;
     assert_eq!(events.len(), 1);
-    let envelope = proto::EventEnvelope::decode(events[0].payload.as_slice()).unwrap();
+    let envelope = events.remove(0);
+    assert_eq!(envelope.aggregate_id, fx.movie_id);
     let Some(proto::event_envelope::Payload::MovieDeleted(e)) = envelope.payload else {
         panic!("expected MovieDeleted");
     };
@@ -557,24 +547,17 @@ async fn deleting_a_movie_cascades_and_keeps_bookings_as_history(backend: Backen
     );
     let cancelled: HashSet<String> = e.cancelled_booking_ids.into_iter().collect();
     assert_eq!(cancelled, HashSet::from([b1.id.clone(), b2.id.clone()]));
-    let by_deletion = outbox_event::Entity::find()
-        .filter(outbox_event::Column::EventType.eq("theatre.v1.BookingCancelled"))
-        .all(conn)
+    let by_deletion = app
+        .outbox("theatre.v1.BookingCancelled")
         .await
-        .unwrap()
         .into_iter()
-        .filter_map(|row| {
-            match proto::EventEnvelope::decode(row.payload.as_slice())
-                .unwrap()
-                .payload
+        .filter_map(|envelope| match envelope.payload {
+            Some(proto::event_envelope::Payload::BookingCancelled(c))
+                if c.reason == proto::CancelReason::MovieDeleted as i32 =>
             {
-                Some(proto::event_envelope::Payload::BookingCancelled(c))
-                    if c.reason == proto::CancelReason::MovieDeleted as i32 =>
-                {
-                    Some(c.booking_id)
-                }
-                _ => None,
+                Some(c.booking_id)
             }
+            _ => None,
         })
         .collect::<HashSet<_>>();
     assert_eq!(by_deletion, HashSet::from([b1.id, b2.id]));

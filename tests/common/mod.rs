@@ -199,6 +199,44 @@ impl TestApp {
         self.login(&email, PASSWORD).await
     }
 
+    /// Event types in the outbox, in the order they were written.
+    pub async fn outbox_types(&self) -> Vec<String> {
+        use sea_orm::QueryOrder;
+        theatre::entity::outbox_event::Entity::find()
+            .order_by_asc(theatre::entity::outbox_event::Column::Id)
+            .all(self.server.db().conn())
+            .await
+            .expect("read outbox")
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect()
+    }
+
+    /// Decoded outbox events of one type, checking each row's key and id
+    /// against its envelope.
+    pub async fn outbox(&self, event_type: &str) -> Vec<proto::EventEnvelope> {
+        use prost::Message;
+        use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+        use theatre::entity::outbox_event;
+        outbox_event::Entity::find()
+            .filter(outbox_event::Column::EventType.eq(event_type))
+            .order_by_asc(outbox_event::Column::Id)
+            .all(self.server.db().conn())
+            .await
+            .expect("read outbox")
+            .into_iter()
+            .map(|row| {
+                let envelope =
+                    proto::EventEnvelope::decode(row.payload.as_slice()).expect("envelope");
+                assert_eq!(envelope.event_id, row.id.to_string());
+                assert_eq!(envelope.aggregate_id, row.aggregate_id);
+                assert_eq!(envelope.event_type, event_type);
+                assert!(row.published_at.is_none());
+                envelope
+            })
+            .collect()
+    }
+
     /// Rows in a table, read straight from the database.
     pub async fn count<E: EntityTrait>(&self, entity: E) -> u64
     where
