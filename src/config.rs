@@ -48,6 +48,51 @@ impl std::fmt::Debug for AdminBootstrap {
     }
 }
 
+/// The Redis read-through cache. Without a URL caching is off.
+#[derive(Clone)]
+pub struct CacheConfig {
+    /// `REDIS_URL`, e.g. `redis://127.0.0.1:6379`.
+    pub redis_url: Option<String>,
+    /// `THEATRE_CACHE_PREFIX`: prepended to every key (several deployments can share a Redis).
+    pub prefix: String,
+    /// `THEATRE_CACHE_TIMEOUT_MS`: how long one Redis command may take before the
+    /// request falls back to the database.
+    pub timeout: Duration,
+    /// `THEATRE_CACHE_MOVIE_TTL_MS`: GetMovie and ListMovies pages.
+    pub movie_ttl: Duration,
+    /// `THEATRE_CACHE_SHOW_TTL_MS`: GetShow and ListShows.
+    pub show_ttl: Duration,
+    /// `THEATRE_CACHE_SEAT_MAP_TTL_MS`: GetSeatMap.
+    pub seat_map_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            prefix: "theatre:".into(),
+            timeout: Duration::from_millis(20),
+            movie_ttl: Duration::from_secs(300),
+            show_ttl: Duration::from_secs(60),
+            seat_map_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+impl std::fmt::Debug for CacheConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A Redis URL may carry a password.
+        f.debug_struct("CacheConfig")
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "<redacted>"))
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("movie_ttl", &self.movie_ttl)
+            .field("show_ttl", &self.show_ttl)
+            .field("seat_map_ttl", &self.seat_map_ttl)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `THEATRE_ADDR`: gRPC listen address.
@@ -62,6 +107,7 @@ pub struct Config {
     pub token_ttl: Duration,
     /// `THEATRE_ADMIN_EMAIL` + `THEATRE_ADMIN_PASSWORD`.
     pub bootstrap_admin: Option<AdminBootstrap>,
+    pub cache: CacheConfig,
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
@@ -77,6 +123,7 @@ impl Default for Config {
             token_key: TokenKeySource::File(PathBuf::from(DEFAULT_TOKEN_KEY_FILE)),
             token_ttl: Duration::from_secs(3600),
             bootstrap_admin: None,
+            cache: CacheConfig::default(),
         }
     }
 }

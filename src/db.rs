@@ -1,6 +1,13 @@
 //! Database connection (SQLite or PostgreSQL), migrations at start-up, and
 //! write transactions.
-use std::{ops::Deref, sync::Arc, time::Duration};
+use std::{
+    ops::Deref,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -18,6 +25,7 @@ pub struct Database {
     /// transactions take this in-process gate first. PostgreSQL needs none:
     /// row locks order its writers.
     write_gate: Option<Arc<Mutex<()>>>,
+    statements: Arc<AtomicU64>,
 }
 
 impl Database {
@@ -36,15 +44,30 @@ impl Database {
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
             });
-        let conn = sea_orm::Database::connect(options).await?;
+        let mut conn = sea_orm::Database::connect(options).await?;
         Migrator::up(&conn, None).await?;
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        conn.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
         let write_gate =
             (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { conn, write_gate })
+        Ok(Self {
+            conn,
+            write_gate,
+            statements,
+        })
     }
 
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// SQL statements executed since start (migrations excluded); the cache
+    /// tests use it to prove a read was served without the database.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     pub fn backend(&self) -> DbBackend {

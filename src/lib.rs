@@ -4,6 +4,7 @@
 //! start the same `App` in-process on an ephemeral port.
 pub mod auth;
 pub mod booking;
+pub mod cache;
 pub mod catalog;
 pub mod clock;
 pub mod config;

@@ -13,6 +13,7 @@ use crate::{
         token::{KeyError, load_key},
     },
     booking::service::BookingApi,
+    cache::{Cache, CacheCounts},
     catalog::service::CatalogApi,
     clock::{Clock, SystemClock},
     config::Config,
@@ -35,6 +36,8 @@ pub enum StartError {
     Listen(#[from] std::io::Error),
     #[error("admin bootstrap (THEATRE_ADMIN_EMAIL/THEATRE_ADMIN_PASSWORD): {0}")]
     Bootstrap(AppError),
+    #[error("cache (REDIS_URL): {0}")]
+    Cache(#[from] fred::error::Error),
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
 }
@@ -91,6 +94,7 @@ impl App {
             tracing::info!(user_id = %user.id, "bootstrap admin ensured");
         }
 
+        let cache = Cache::connect(&config.cache).await?;
         let (health, health_service) = tonic_health::server::health_reporter();
         for name in [
             "theatre.v1.AuthService",
@@ -115,10 +119,12 @@ impl App {
             )))
             .add_service(CatalogServiceServer::new(CatalogApi::new(
                 db.clone(),
+                cache.clone(),
                 clock.clone(),
             )))
             .add_service(BookingServiceServer::new(BookingApi::new(
                 db.clone(),
+                cache.clone(),
                 clock,
             )));
 
@@ -133,9 +139,10 @@ impl App {
                 })
                 .await
         });
-        tracing::info!(%addr, backend = ?db.backend(), "theatre serving");
+        tracing::info!(%addr, backend = ?db.backend(), cache = cache.enabled(), "theatre serving");
         Ok(RunningServer {
             addr,
+            cache,
             stop: Some(stop),
             serve,
             health,
@@ -147,6 +154,7 @@ impl App {
 /// A started server; dropping it leaves the server running until the runtime ends.
 pub struct RunningServer {
     addr: SocketAddr,
+    cache: Cache,
     stop: Option<oneshot::Sender<()>>,
     serve: JoinHandle<Result<(), tonic::transport::Error>>,
     health: tonic_health::server::HealthReporter,
@@ -161,6 +169,11 @@ impl RunningServer {
     /// The database the server uses (tests inspect rows through it).
     pub fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// Cache hit/miss/error/invalidation counters.
+    pub fn cache_stats(&self) -> CacheCounts {
+        self.cache.stats()
     }
 
     /// Reports NOT_SERVING, stops accepting, lets in-flight calls finish, closes the pool.

@@ -9,22 +9,31 @@ use super::{
 };
 use crate::{
     auth::layer::caller,
+    cache::{Cache, Generation},
     clock::Clock,
     db::Database,
     entity::booking,
-    ids::BookingId,
+    ids::{BookingId, ShowId},
     proto::{self, booking_service_server::BookingService},
     wire::timestamp,
 };
 
 pub struct BookingApi {
     db: Database,
+    cache: Cache,
     clock: Arc<dyn Clock>,
 }
 
 impl BookingApi {
-    pub fn new(db: Database, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+    pub fn new(db: Database, cache: Cache, clock: Arc<dyn Clock>) -> Self {
+        Self { db, cache, clock }
+    }
+
+    /// Seat maps and availability counts of `show` are stale after a claim or release.
+    async fn seats_changed(&self, show: ShowId) {
+        self.cache
+            .invalidate(&[Generation::SeatsOf(show), Generation::Seats])
+            .await;
     }
 }
 
@@ -63,6 +72,7 @@ impl BookingService for BookingApi {
         let new = validate::new_booking(request.get_ref())?;
         let booking =
             repo::create_booking(&self.db, caller.user_id, &new, self.clock.now()).await?;
+        self.seats_changed(new.show_id).await;
         tracing::info!(booking_id = %booking.id, show_id = %new.show_id, seats = new.seat_ids.len(), "booking confirmed");
         Ok(Response::new(proto::CreateBookingResponse {
             booking: Some(booking_to_proto(booking)),
@@ -99,6 +109,9 @@ impl BookingService for BookingApi {
         let caller = caller(&request)?;
         let id = BookingId::parse("booking_id", &request.get_ref().booking_id)?;
         let booking = repo::cancel_for_user(&self.db, caller.user_id, id, self.clock.now()).await?;
+        if let Some(show) = booking.show_id {
+            self.seats_changed(ShowId(show)).await;
+        }
         tracing::info!(booking_id = %id, "booking cancelled by user");
         Ok(Response::new(proto::CancelBookingResponse {
             booking: Some(booking_to_proto(booking)),

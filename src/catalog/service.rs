@@ -8,6 +8,7 @@ use super::{
     validate,
 };
 use crate::{
+    cache::{Cache, Entry, Generation},
     clock::Clock,
     db::Database,
     entity::{seat, theatre},
@@ -17,12 +18,13 @@ use crate::{
 
 pub struct CatalogApi {
     db: Database,
+    cache: Cache,
     clock: Arc<dyn Clock>,
 }
 
 impl CatalogApi {
-    pub fn new(db: Database, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+    pub fn new(db: Database, cache: Cache, clock: Arc<dyn Clock>) -> Self {
+        Self { db, cache, clock }
     }
 }
 
@@ -61,6 +63,7 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<proto::CreateMovieResponse>, Status> {
         let new = validate::new_movie(request.get_ref())?;
         let movie = repo::create_movie(&self.db, new, self.clock.now()).await?;
+        self.cache.invalidate(&[Generation::Movies]).await;
         tracing::info!(movie_id = %movie.id, "movie created");
         Ok(Response::new(proto::CreateMovieResponse {
             movie: Some(movie_to_proto(movie)),
@@ -73,6 +76,10 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<proto::UpdateMovieResponse>, Status> {
         let (id, patch) = validate::movie_patch(request.get_ref())?;
         let movie = repo::update_movie(&self.db, id, patch, self.clock.now()).await?;
+        // Shows display the movie title.
+        self.cache
+            .invalidate(&[Generation::Movies, Generation::Shows])
+            .await;
         Ok(Response::new(proto::UpdateMovieResponse {
             movie: Some(movie_to_proto(movie)),
         }))
@@ -84,6 +91,9 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<proto::DeleteMovieResponse>, Status> {
         let id = MovieId::parse("movie_id", &request.get_ref().movie_id)?;
         let deletion = repo::delete_movie(&self.db, id, self.clock.now()).await?;
+        self.cache
+            .invalidate(&[Generation::Movies, Generation::Shows, Generation::Seats])
+            .await;
         tracing::info!(
             movie_id = %id,
             deleted_shows = deletion.deleted_shows,
@@ -101,10 +111,16 @@ impl CatalogService for CatalogApi {
         request: Request<proto::GetMovieRequest>,
     ) -> Result<Response<proto::GetMovieResponse>, Status> {
         let id = MovieId::parse("movie_id", &request.get_ref().movie_id)?;
-        let movie = repo::get_movie(self.db.conn(), id).await?;
-        Ok(Response::new(proto::GetMovieResponse {
-            movie: Some(movie_to_proto(movie)),
-        }))
+        let response = self
+            .cache
+            .get_or_load(Entry::Movie(id), || async {
+                let movie = repo::get_movie(self.db.conn(), id).await?;
+                Ok(proto::GetMovieResponse {
+                    movie: Some(movie_to_proto(movie)),
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
     }
 
     async fn list_movies(
@@ -113,15 +129,25 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<proto::ListMoviesResponse>, Status> {
         let req = request.get_ref();
         let page = validate::page(req.page_size, &req.page_token)?;
-        let (movies, more) = repo::list_movies(self.db.conn(), &page).await?;
-        let next_page_token = match movies.last() {
-            Some(last) if more => validate::page_token(last.id),
-            _ => String::new(),
+        let entry = Entry::MoviePage {
+            size: page.size,
+            after: page.after,
         };
-        Ok(Response::new(proto::ListMoviesResponse {
-            movies: movies.into_iter().map(movie_to_proto).collect(),
-            next_page_token,
-        }))
+        let response = self
+            .cache
+            .get_or_load(entry, || async {
+                let (movies, more) = repo::list_movies(self.db.conn(), &page).await?;
+                let next_page_token = match movies.last() {
+                    Some(last) if more => validate::page_token(last.id),
+                    _ => String::new(),
+                };
+                Ok(proto::ListMoviesResponse {
+                    movies: movies.into_iter().map(movie_to_proto).collect(),
+                    next_page_token,
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
     }
 
     async fn create_theatre(
@@ -152,6 +178,7 @@ impl CatalogService for CatalogApi {
         let now = self.clock.now();
         let new = validate::new_show(request.get_ref(), now)?;
         let view = repo::create_show(&self.db, new, now).await?;
+        self.cache.invalidate(&[Generation::Shows]).await;
         tracing::info!(show_id = %view.show.id, "show created");
         Ok(Response::new(proto::CreateShowResponse {
             show: Some(show_to_proto(view)),
@@ -164,6 +191,13 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<proto::DeleteShowResponse>, Status> {
         let id = ShowId::parse("show_id", &request.get_ref().show_id)?;
         let cancelled = repo::delete_show(&self.db, id, self.clock.now()).await?;
+        self.cache
+            .invalidate(&[
+                Generation::Shows,
+                Generation::Seats,
+                Generation::SeatsOf(id),
+            ])
+            .await;
         tracing::info!(show_id = %id, cancelled_bookings = cancelled, "show deleted");
         Ok(Response::new(proto::DeleteShowResponse {
             cancelled_bookings: count(cancelled),
@@ -175,10 +209,16 @@ impl CatalogService for CatalogApi {
         request: Request<proto::GetShowRequest>,
     ) -> Result<Response<proto::GetShowResponse>, Status> {
         let id = ShowId::parse("show_id", &request.get_ref().show_id)?;
-        let view = repo::get_show(self.db.conn(), id).await?;
-        Ok(Response::new(proto::GetShowResponse {
-            show: Some(show_to_proto(view)),
-        }))
+        let response = self
+            .cache
+            .get_or_load(Entry::Show(id), || async {
+                let view = repo::get_show(self.db.conn(), id).await?;
+                Ok(proto::GetShowResponse {
+                    show: Some(show_to_proto(view)),
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
     }
 
     async fn list_shows(
@@ -189,10 +229,16 @@ impl CatalogService for CatalogApi {
         let movie = (!raw.is_empty())
             .then(|| MovieId::parse("movie_id", raw))
             .transpose()?;
-        let shows = repo::list_shows(self.db.conn(), movie).await?;
-        Ok(Response::new(proto::ListShowsResponse {
-            shows: shows.into_iter().map(show_to_proto).collect(),
-        }))
+        let response = self
+            .cache
+            .get_or_load(Entry::ShowList(movie), || async {
+                let shows = repo::list_shows(self.db.conn(), movie).await?;
+                Ok(proto::ListShowsResponse {
+                    shows: shows.into_iter().map(show_to_proto).collect(),
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
     }
 
     async fn get_seat_map(
@@ -200,10 +246,16 @@ impl CatalogService for CatalogApi {
         request: Request<proto::GetSeatMapRequest>,
     ) -> Result<Response<proto::GetSeatMapResponse>, Status> {
         let id = ShowId::parse("show_id", &request.get_ref().show_id)?;
-        let seats = repo::seat_map(self.db.conn(), id).await?;
-        Ok(Response::new(proto::GetSeatMapResponse {
-            show_id: id.to_string(),
-            seats: seats.into_iter().map(seat_to_proto).collect(),
-        }))
+        let response = self
+            .cache
+            .get_or_load(Entry::SeatMap(id), || async {
+                let seats = repo::seat_map(self.db.conn(), id).await?;
+                Ok(proto::GetSeatMapResponse {
+                    show_id: id.to_string(),
+                    seats: seats.into_iter().map(seat_to_proto).collect(),
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
     }
 }

@@ -108,6 +108,11 @@ pub struct Client {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with the test defaults changed by `configure`.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => format!(
@@ -116,7 +121,7 @@ impl TestApp {
             ),
             Backend::Postgres => fresh_pg_database().await,
         };
-        let config = Config {
+        let mut config = Config {
             addr: "127.0.0.1:0".parse().unwrap(),
             database_url,
             db_max_connections: 16,
@@ -126,7 +131,9 @@ impl TestApp {
                 email: ADMIN_EMAIL.into(),
                 password: ADMIN_PASSWORD.into(),
             }),
+            cache: Default::default(),
         };
+        configure(&mut config);
         let clock = ManualClock::new(Utc::now());
         let server = App::new(config)
             .with_clock(Arc::new(clock.clone()))
@@ -247,6 +254,81 @@ impl TestApp {
             .count(self.server.db().conn())
             .await
             .expect("count rows")
+    }
+}
+
+/// The shared Redis of the test machine (scripts/test starts it).
+pub fn redis_url() -> String {
+    std::env::var("THEATRE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Caching on `url` under a key prefix of its own, so tests never share entries.
+pub fn use_redis(config: &mut Config, url: &str) {
+    config.cache.redis_url = Some(url.to_owned());
+    config.cache.prefix = format!("theatre-test:{}:", uuid::Uuid::now_v7().simple());
+    // Generous for a loaded 2-core CI machine; the outage tests don't depend on it.
+    config.cache.timeout = Duration::from_millis(250);
+}
+
+/// A redis-server of the test's own on a free port, to stop and restart.
+pub struct OwnRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/test installs it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if self.cli(&["ping"]).contains("PONG") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -1,0 +1,86 @@
+//! What is cached, under which key, and which writes make it stale.
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::{
+    config::CacheConfig,
+    ids::{MovieId, ShowId},
+};
+
+/// A cached read: the encoded protobuf response of one RPC with its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Movie(MovieId),
+    MoviePage { size: u64, after: Option<Uuid> },
+    Show(ShowId),
+    ShowList(Option<MovieId>),
+    SeatMap(ShowId),
+}
+
+/// A generation counter in Redis. Every cache key embeds the current value of
+/// the generations its data depends on; a write bumps them after it commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    /// Any movie created, updated or deleted.
+    Movies,
+    /// Any show created or deleted, or a movie change that shows display.
+    Shows,
+    /// Seat availability of any show changed (ListShows shows every show's count).
+    Seats,
+    /// Seat availability of one show changed.
+    SeatsOf(ShowId),
+}
+
+impl Generation {
+    pub fn key(&self, prefix: &str) -> String {
+        match self {
+            Self::Movies => format!("{prefix}gen:movies"),
+            Self::Shows => format!("{prefix}gen:shows"),
+            Self::Seats => format!("{prefix}gen:seats"),
+            Self::SeatsOf(show) => format!("{prefix}gen:seats:{show}"),
+        }
+    }
+}
+
+impl Entry {
+    pub fn generations(&self) -> Vec<Generation> {
+        match self {
+            Self::Movie(_) | Self::MoviePage { .. } => vec![Generation::Movies],
+            Self::Show(id) | Self::SeatMap(id) => vec![Generation::Shows, Generation::SeatsOf(*id)],
+            Self::ShowList(_) => vec![Generation::Shows, Generation::Seats],
+        }
+    }
+
+    pub fn ttl(&self, config: &CacheConfig) -> Duration {
+        match self {
+            Self::Movie(_) | Self::MoviePage { .. } => config.movie_ttl,
+            Self::Show(_) | Self::ShowList(_) => config.show_ttl,
+            Self::SeatMap(_) => config.seat_map_ttl,
+        }
+    }
+
+    /// The value key for this entry at the given epoch and generations.
+    pub fn key(&self, prefix: &str, epoch: i64, generations: &[i64]) -> String {
+        let what = match self {
+            Self::Movie(id) => format!("movie:{id}"),
+            Self::MoviePage { size, after } => format!(
+                "movies:{size}:{}",
+                after.map(|a| a.to_string()).unwrap_or_default()
+            ),
+            Self::Show(id) => format!("show:{id}"),
+            Self::ShowList(movie) => {
+                format!("shows:{}", movie.map(|m| m.to_string()).unwrap_or_default())
+            }
+            Self::SeatMap(id) => format!("seatmap:{id}"),
+        };
+        let gens: Vec<String> = generations.iter().map(i64::to_string).collect();
+        format!("{prefix}v1:{what}:e{epoch}:g{}", gens.join("."))
+    }
+}
+
+/// Bumped when this instance could not invalidate (Redis unreachable during a
+/// write): every key embeds it, so bumping it orphans everything cached before.
+pub fn epoch_key(prefix: &str) -> String {
+    format!("{prefix}gen:epoch")
+}

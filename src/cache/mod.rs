@@ -1,0 +1,288 @@
+//! The Redis read-through cache for catalog reads (fred).
+//!
+//! # Why generations
+//! Deleting a key after a commit races with a reader that loaded the old row
+//! just before the commit and writes it back just after the delete, leaving a
+//! stale entry for a whole TTL. Instead every value key embeds the current
+//! values of the generation counters its data depends on (see [`keys`]), and
+//! a write `INCR`s those counters after its transaction commits. A racing
+//! reader can then only store its stale value under the *old* generation,
+//! which no reader asks for again; once the write RPC has returned, every read
+//! uses the new key. Orphaned values simply expire with their TTL.
+//!
+//! If an `INCR` fails (Redis down or slow), this instance no longer trusts the
+//! cache: it serves from the database until Redis answers again, and then
+//! first bumps a global epoch that every key also embeds, orphaning whatever
+//! was cached before the missed invalidation.
+//!
+//! # Never a dependency
+//! Every command has a short timeout and fails fast while disconnected; any
+//! Redis error is logged, counted and answered from the database. fred
+//! reconnects in the background, so the cache comes back without a restart.
+pub mod keys;
+pub mod stats;
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use fred::{
+    prelude::{Client, ClientLike, Config as RedisConfig, KeysInterface, ReconnectPolicy},
+    types::{Builder, Expiration, config::Options},
+};
+use tokio::sync::OnceCell;
+
+pub use keys::{Entry, Generation};
+pub use stats::{CacheCounts, CacheStats};
+
+use crate::{config::CacheConfig, error::AppResult};
+
+/// Generation keys outlive every value TTL by far, so a counter that expires
+/// after a day without writes cannot make an old value key current again.
+const GENERATION_TTL: Duration = Duration::from_secs(24 * 3600);
+
+type Flight = Arc<OnceCell<Vec<u8>>>;
+
+struct Redis {
+    client: Client,
+    options: Options,
+    config: CacheConfig,
+    /// In-progress loads by value key: one database query per key at a time.
+    flights: Mutex<HashMap<String, Flight>>,
+    /// Set when an invalidation failed; see the module docs.
+    untrusted: AtomicBool,
+}
+
+#[derive(Clone)]
+pub struct Cache {
+    redis: Option<Arc<Redis>>,
+    stats: Arc<CacheStats>,
+}
+
+impl Cache {
+    /// Caching off: every read goes to the database.
+    pub fn disabled() -> Self {
+        Self {
+            redis: None,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Connects in the background; the service starts whether or not Redis is up.
+    pub async fn connect(config: &CacheConfig) -> Result<Self, fred::error::Error> {
+        let Some(url) = &config.redis_url else {
+            return Ok(Self::disabled());
+        };
+        let mut redis_config = RedisConfig::from_url(url)?;
+        redis_config.fail_fast = false;
+        let client = Builder::from_config(redis_config)
+            .with_connection_config(|c| {
+                c.connection_timeout = Duration::from_millis(500);
+                c.internal_command_timeout = Duration::from_millis(500);
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+            .build()?;
+        client.connect();
+        if tokio::time::timeout(Duration::from_secs(1), client.wait_for_connect())
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            tracing::warn!("Redis is not reachable yet; serving from the database until it is");
+        }
+        let options = Options {
+            fail_fast: true,
+            timeout: Some(config.timeout),
+            max_attempts: Some(1),
+            ..Default::default()
+        };
+        Ok(Self {
+            redis: Some(Arc::new(Redis {
+                client,
+                options,
+                config: config.clone(),
+                flights: Mutex::default(),
+                untrusted: AtomicBool::new(false),
+            })),
+            stats: Arc::default(),
+        })
+    }
+
+    pub fn stats(&self) -> CacheCounts {
+        self.stats.snapshot()
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// Returns the cached response for `entry`, or loads, caches and returns it.
+    /// Errors from `load` are passed through and never cached.
+    pub async fn get_or_load<M, F, Fut>(&self, entry: Entry, load: F) -> AppResult<M>
+    where
+        M: prost::Message + Default,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = AppResult<M>>,
+    {
+        let Some(redis) = &self.redis else {
+            return load().await;
+        };
+        let key = match redis.lookup(&entry).await {
+            Ok(Lookup::Hit(bytes)) => match M::decode(bytes.as_slice()) {
+                Ok(message) => {
+                    self.stats.hit();
+                    return Ok(message);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, ?entry, "undecodable cache entry; reloading");
+                    self.stats.error();
+                    return load().await;
+                }
+            },
+            Ok(Lookup::Miss(key)) => key,
+            Ok(Lookup::Bypass) => {
+                tracing::warn!(
+                    "Redis still unreachable after a missed invalidation; serving from the database"
+                );
+                self.stats.error();
+                return load().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Redis read failed; serving from the database");
+                self.stats.error();
+                return load().await;
+            }
+        };
+        self.stats.miss();
+        let flight = redis.join_flight(&key);
+        let mut led = false;
+        let result = flight
+            .get_or_try_init(|| async {
+                led = true;
+                // A flight that finished just before this one started has
+                // already stored the value: check again before querying.
+                if let Ok(Some(bytes)) = redis.fetch(&key).await {
+                    return Ok(bytes);
+                }
+                let message = load().await?;
+                let bytes = message.encode_to_vec();
+                if let Err(e) = redis.store(&key, &bytes, entry.ttl(&redis.config)).await {
+                    tracing::warn!(error = %e, "Redis write failed; value not cached");
+                    self.stats.error();
+                }
+                Ok::<_, crate::error::AppError>(bytes)
+            })
+            .await
+            .map(|bytes| M::decode(bytes.as_slice()));
+        redis.leave_flight(&key, &flight);
+        if !led {
+            self.stats.coalesced();
+        }
+        match result {
+            Ok(Ok(message)) => Ok(message),
+            Ok(Err(e)) => Err(crate::error::AppError::Internal(format!(
+                "cached value does not decode: {e}"
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Marks everything depending on `generations` stale. Call after the
+    /// write's transaction has committed.
+    pub async fn invalidate(&self, generations: &[Generation]) {
+        let Some(redis) = &self.redis else {
+            return;
+        };
+        self.stats.invalidation();
+        if let Err(e) = redis.bump(generations).await {
+            tracing::warn!(error = %e, "cache invalidation failed; cache bypassed until Redis recovers");
+            self.stats.error();
+            redis.untrusted.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+enum Lookup {
+    Hit(Vec<u8>),
+    Miss(String),
+    /// The cache is untrusted and Redis still unreachable.
+    Bypass,
+}
+
+impl Redis {
+    fn prefix(&self) -> &str {
+        &self.config.prefix
+    }
+
+    async fn lookup(&self, entry: &Entry) -> Result<Lookup, fred::error::Error> {
+        let client = self.client.with_options(&self.options);
+        if self.untrusted.load(Ordering::SeqCst) {
+            // Orphan everything cached before the missed invalidation.
+            match client.incr::<i64, _>(keys::epoch_key(self.prefix())).await {
+                Ok(_) => {
+                    self.untrusted.store(false, Ordering::SeqCst);
+                    tracing::info!("Redis is back; cache epoch bumped, caching resumed");
+                }
+                Err(_) => return Ok(Lookup::Bypass),
+            }
+        }
+        let generations = entry.generations();
+        let mut counter_keys = vec![keys::epoch_key(self.prefix())];
+        counter_keys.extend(generations.iter().map(|g| g.key(self.prefix())));
+        let counters: Vec<Option<i64>> = client.mget(counter_keys).await?;
+        let counters: Vec<i64> = counters
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect();
+        let key = entry.key(self.prefix(), counters[0], &counters[1..]);
+        Ok(match self.fetch(&key).await? {
+            Some(bytes) => Lookup::Hit(bytes),
+            None => Lookup::Miss(key),
+        })
+    }
+
+    async fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, fred::error::Error> {
+        self.client.with_options(&self.options).get(key).await
+    }
+
+    async fn store(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        ttl: Duration,
+    ) -> Result<(), fred::error::Error> {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.client
+            .with_options(&self.options)
+            .set::<(), _, _>(key, bytes, Some(Expiration::PX(ttl_ms)), None, false)
+            .await
+    }
+
+    async fn bump(&self, generations: &[Generation]) -> Result<(), fred::error::Error> {
+        let client = self.client.with_options(&self.options);
+        let ttl_ms = GENERATION_TTL.as_millis() as i64;
+        for generation in generations {
+            let key = generation.key(self.prefix());
+            client.incr::<i64, _>(&key).await?;
+            client.pexpire::<(), _>(&key, ttl_ms, None).await?;
+        }
+        Ok(())
+    }
+
+    fn join_flight(&self, key: &str) -> Flight {
+        let mut flights = self.flights.lock().expect("flight map poisoned");
+        flights.entry(key.to_owned()).or_default().clone()
+    }
+
+    fn leave_flight(&self, key: &str, flight: &Flight) {
+        let mut flights = self.flights.lock().expect("flight map poisoned");
+        if flights.get(key).is_some_and(|f| Arc::ptr_eq(f, flight)) && flight.initialized() {
+            flights.remove(key);
+        }
+    }
+}
