@@ -419,3 +419,62 @@ async fn redis_outage_is_answered_from_the_database_and_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A write whose invalidation fails while Redis keeps its data (here: INCR
+/// revoked by ACL) must not let the old entry be served once Redis works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn missed_invalidation_never_serves_the_stale_entry() {
+    let redis = OwnRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| use_redis(c, &url)).await;
+    let mut admin = app.admin().await;
+    let movie = app.create_movie(&mut admin, "Before").await;
+    let title = |mut client: Client, movie_id: String| async move {
+        client
+            .catalog
+            .get_movie(proto::GetMovieRequest { movie_id })
+            .await
+            .unwrap()
+            .into_inner()
+            .movie
+            .unwrap()
+            .title
+    };
+    title(admin.clone(), movie.id.clone()).await;
+    assert_eq!(title(admin.clone(), movie.id.clone()).await, "Before");
+    let hits = app.server.cache_stats().hits;
+    assert_eq!(hits, 1, "the old title is cached");
+
+    assert!(
+        redis
+            .cli(&["acl", "setuser", "default", "-incr"])
+            .contains("OK")
+    );
+    admin
+        .catalog
+        .update_movie(proto::UpdateMovieRequest {
+            movie_id: movie.id.clone(),
+            title: Some("After".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        title(admin.clone(), movie.id.clone()).await,
+        "After",
+        "while Redis refuses"
+    );
+
+    assert!(
+        redis
+            .cli(&["acl", "setuser", "default", "+incr"])
+            .contains("OK")
+    );
+    assert_eq!(
+        title(admin.clone(), movie.id.clone()).await,
+        "After",
+        "after Redis recovers"
+    );
+    assert_eq!(title(admin.clone(), movie.id.clone()).await, "After");
+    assert_eq!(app.server.cache_stats().hits, hits + 1, "caching resumed");
+}
