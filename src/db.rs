@@ -11,7 +11,8 @@ use std::{
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait,
+    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -19,11 +20,12 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 #[derive(Clone)]
 pub struct Database {
     conn: DatabaseConnection,
-    /// SQLite allows one writer at a time. A deferred SQLite transaction that
-    /// reads and then writes fails with SQLITE_BUSY (not waiting for the busy
-    /// timeout) when another writer committed in between, so on SQLite write
-    /// transactions take this in-process gate first. PostgreSQL needs none:
-    /// row locks order its writers.
+    /// SQLite allows one writer at a time. Write transactions there start with
+    /// `BEGIN IMMEDIATE`, taking the write lock up front (a deferred transaction
+    /// that reads and then writes can fail with SQLITE_BUSY at once instead of
+    /// waiting for the busy timeout), and queue on this in-process gate first so
+    /// they wait in order rather than spin in SQLite's busy handler. PostgreSQL
+    /// needs neither: row locks order its writers.
     write_gate: Option<Arc<Mutex<()>>>,
     statements: Arc<AtomicU64>,
 }
@@ -80,7 +82,15 @@ impl Database {
             Some(gate) => Some(gate.clone().lock_owned().await),
             None => None,
         };
-        let txn = self.conn.begin().await?;
+        let txn = if self.write_gate.is_some() {
+            let options = TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            };
+            self.conn.begin_with_options(options).await?
+        } else {
+            self.conn.begin().await?
+        };
         Ok(WriteTx { txn, _gate: gate })
     }
 

@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
+    sea_query::{LockBehavior, LockType},
 };
 use uuid::Uuid;
 
@@ -21,12 +22,19 @@ use crate::{
 
 /// Books every requested seat or none.
 ///
-/// The seats are locked in seat-id order (`FOR UPDATE` on PostgreSQL; SQLite
-/// has one writer at a time), so two overlapping bookings wait for each other
-/// instead of deadlocking; the claim itself is a conditional update that only
-/// takes seats whose `booking_id` is still NULL, and its row count is checked.
-/// A retry with the same idempotency key returns the first booking, also when
-/// the two requests raced (the loser finds the winner's booking afterwards).
+/// Contention design: a loser must never wait on a winner. The seats are
+/// first read without locks, so seats that are already sold are refused at
+/// once. The claim then locks the requested seat rows with `FOR UPDATE SKIP
+/// LOCKED` (PostgreSQL; SQLite has one writer at a time): a seat that another
+/// in-flight booking holds is not waited for but counted as taken, so under a
+/// rush no transaction queues behind another's row locks (no lock chains, no
+/// deadlocks, no pool exhaustion). The conditional update that only takes
+/// seats whose `booking_id` is still NULL, with its row count checked, is the
+/// last line of defence.
+///
+/// The booking row is inserted before the seats are claimed, so a concurrent
+/// retry with the same idempotency key waits on the unique index instead of
+/// losing the seats to its own first attempt, and then replays that attempt.
 pub async fn create_booking(
     db: &Database,
     user: UserId,
@@ -45,23 +53,66 @@ pub async fn create_booking(
     }
 }
 
+/// Seat ids of `wanted` that `seats` does not contain.
+fn missing<'a>(wanted: &'a [String], seats: &[seat::Model]) -> Vec<&'a str> {
+    wanted
+        .iter()
+        .filter(|id| !seats.iter().any(|s| &s.seat_id == *id))
+        .map(String::as_str)
+        .collect()
+}
+
+fn taken(seats: &[seat::Model]) -> Vec<String> {
+    seats
+        .iter()
+        .filter(|s| s.booking_id.is_some())
+        .map(|s| s.seat_id.clone())
+        .collect()
+}
+
+/// The show's seats among `wanted`, read without locks; refuses unknown and sold seats.
+async fn precheck_seats(
+    conn: &impl ConnectionTrait,
+    show: &show::Model,
+    wanted: &[String],
+) -> AppResult<Vec<seat::Model>> {
+    let seats = seat::Entity::find()
+        .filter(seat::Column::ShowId.eq(show.id))
+        .filter(seat::Column::SeatId.is_in(wanted.to_vec()))
+        .all(conn)
+        .await?;
+    let unknown = missing(wanted, &seats);
+    if !unknown.is_empty() {
+        // The show may have been deleted (its seats cascaded) since it was read.
+        if show::Entity::find_by_id(show.id).one(conn).await?.is_none() {
+            return Err(AppError::not_found("show", show.id));
+        }
+        return Err(AppError::invalid(
+            "seat_ids",
+            format!("no such seats in this show: {}", unknown.join(", ")),
+        ));
+    }
+    let sold = taken(&seats);
+    if !sold.is_empty() {
+        return Err(AppError::SeatsTaken(sold));
+    }
+    Ok(seats)
+}
+
 async fn claim_seats(
     db: &Database,
     user: UserId,
     new: &NewBooking,
     now: DateTime<Utc>,
 ) -> AppResult<booking::Model> {
-    let tx = db.begin_write().await?;
     if let Some(key) = &new.idempotency_key
-        && let Some(existing) = find_by_key(&*tx, user, key).await?
+        && let Some(existing) = find_by_key(db.conn(), user, key).await?
     {
         return replay(existing, new);
     }
-    // A share lock on the show makes a concurrent DeleteShow/DeleteMovie wait
-    // for this booking (and then cancel it) rather than miss it.
+    // Read-only checks first, outside any write transaction or lock.
     let show = show::Entity::find_by_id(new.show_id.0)
-        .lock_shared()
-        .one(&*tx)
+        .one(db.conn())
         .await?
         .ok_or_else(|| AppError::not_found("show", new.show_id))?;
     if show.starts_at <= now {
@@ -70,52 +121,35 @@ async fn claim_seats(
             new.show_id
         )));
     }
-    let seats = seat::Entity::find()
-        .filter(seat::Column::ShowId.eq(show.id))
-        .filter(seat::Column::SeatId.is_in(new.seat_ids.clone()))
-        .order_by_asc(seat::Column::SeatId)
-        .lock_exclusive()
-        .all(&*tx)
-        .await?;
-    let unknown: Vec<&str> = new
-        .seat_ids
-        .iter()
-        .filter(|id| !seats.iter().any(|s| &s.seat_id == *id))
-        .map(String::as_str)
-        .collect();
-    if !unknown.is_empty() {
-        return Err(AppError::invalid(
-            "seat_ids",
-            format!("no such seats in this show: {}", unknown.join(", ")),
-        ));
-    }
-    let taken: Vec<String> = seats
-        .iter()
-        .filter(|s| s.booking_id.is_some())
-        .map(|s| s.seat_id.clone())
-        .collect();
-    if !taken.is_empty() {
-        return Err(AppError::SeatsTaken(taken));
-    }
-
-    let booking_id = BookingId::new();
+    let priced = precheck_seats(db.conn(), &show, &new.seat_ids).await?;
     let movie_title = movie::Entity::find_by_id(show.movie_id)
-        .one(&*tx)
+        .one(db.conn())
         .await?
         .map(|m| m.title)
         .unwrap_or_default();
     let theatre_name = theatre::Entity::find_by_id(show.theatre_id)
-        .one(&*tx)
+        .one(db.conn())
         .await?
         .map(|t| t.name)
         .unwrap_or_default();
+
+    let tx = db.begin_write().await?;
+    // A share lock on the show makes a concurrent DeleteShow/DeleteMovie wait
+    // for this booking (and then cancel it) rather than miss it; the show may
+    // also have gone since the read above.
+    show::Entity::find_by_id(show.id)
+        .lock_shared()
+        .one(&*tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("show", new.show_id))?;
+    let booking_id = BookingId::new();
     let booking = booking::ActiveModel {
         id: Set(booking_id.0),
         user_id: Set(user.0),
         show_id: Set(Some(show.id)),
         status: Set(Status::Confirmed),
         seat_ids: Set(new.seat_ids.join(",")),
-        total_cents: Set(seats.iter().map(|s| s.price_cents).sum()),
+        total_cents: Set(priced.iter().map(|s| s.price_cents).sum()),
         movie_title: Set(movie_title),
         theatre_name: Set(theatre_name),
         starts_at: Set(show.starts_at),
@@ -127,6 +161,24 @@ async fn claim_seats(
     .insert(&*tx)
     .await?;
 
+    let locked = seat::Entity::find()
+        .filter(seat::Column::ShowId.eq(show.id))
+        .filter(seat::Column::SeatId.is_in(new.seat_ids.clone()))
+        .order_by_asc(seat::Column::SeatId)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(&*tx)
+        .await?;
+    // Seats missing here are held by another in-flight booking; seats with a
+    // booking were sold since the pre-check. Either way they are taken.
+    let mut unavailable: Vec<String> = missing(&new.seat_ids, &locked)
+        .into_iter()
+        .map(str::to_owned)
+        .chain(taken(&locked))
+        .collect();
+    if !unavailable.is_empty() {
+        unavailable.sort();
+        return Err(AppError::SeatsTaken(unavailable));
+    }
     let claimed = seat::Entity::update_many()
         .set(seat::ActiveModel {
             booking_id: Set(Some(booking_id.0)),
@@ -139,7 +191,7 @@ async fn claim_seats(
         .await?
         .rows_affected;
     if claimed != new.seat_ids.len() as u64 {
-        // Unreachable while the locks above hold; kept as the last line of defence.
+        // Unreachable while the row locks above hold.
         return Err(AppError::Aborted(
             "seats changed during booking, retry".into(),
         ));
