@@ -93,6 +93,39 @@ impl std::fmt::Debug for CacheConfig {
     }
 }
 
+/// The Kafka relay of the event outbox. Without brokers events wait in the outbox.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `KAFKA_BROKERS`: comma-separated `host:port` bootstrap brokers.
+    pub brokers: Vec<String>,
+    /// `THEATRE_KAFKA_TOPIC_CATALOG`: movie and show events.
+    pub catalog_topic: String,
+    /// `THEATRE_KAFKA_TOPIC_BOOKINGS`: booking events.
+    pub bookings_topic: String,
+    /// `THEATRE_KAFKA_PARTITIONS`: partitions of topics the relay creates.
+    pub partitions: i32,
+    /// `THEATRE_OUTBOX_BATCH`: events per relay batch.
+    pub batch_size: u64,
+    /// `THEATRE_OUTBOX_POLL_MS`: pause between relay polls when the outbox is empty.
+    pub poll_interval: Duration,
+    /// `THEATRE_OUTBOX_RETENTION_SECS`: published events older than this are pruned.
+    pub retention: Duration,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: Vec::new(),
+            catalog_topic: "theatre.movies".into(),
+            bookings_topic: "theatre.bookings".into(),
+            partitions: 3,
+            batch_size: 500,
+            poll_interval: Duration::from_millis(100),
+            retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `THEATRE_ADDR`: gRPC listen address.
@@ -108,6 +141,7 @@ pub struct Config {
     /// `THEATRE_ADMIN_EMAIL` + `THEATRE_ADMIN_PASSWORD`.
     pub bootstrap_admin: Option<AdminBootstrap>,
     pub cache: CacheConfig,
+    pub kafka: KafkaConfig,
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
@@ -124,6 +158,7 @@ impl Default for Config {
             token_ttl: Duration::from_secs(3600),
             bootstrap_admin: None,
             cache: CacheConfig::default(),
+            kafka: KafkaConfig::default(),
         }
     }
 }

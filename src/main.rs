@@ -28,6 +28,19 @@ enum Command {
     User(UserCommand),
     /// Print a new PASERK signing key for THEATRE_TOKEN_KEY.
     GenerateKey,
+    /// Watch the event stream on Kafka.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print decoded events as they arrive (KAFKA_BROKERS and the topic settings apply).
+    Tail {
+        /// Start from the oldest retained event instead of only new ones.
+        #[arg(long)]
+        from_beginning: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -79,6 +92,12 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::User(cmd) => user(config, cmd).await,
+        Command::Events(EventsCommand::Tail { from_beginning }) => {
+            anyhow::ensure!(!config.kafka.brokers.is_empty(), "set KAFKA_BROKERS");
+            let topics = vec![config.kafka.catalog_topic, config.kafka.bookings_topic];
+            theatre::events::tail::tail(config.kafka.brokers, topics, from_beginning).await?;
+            Ok(())
+        }
         Command::GenerateKey => {
             use pasetors::keys::{AsymmetricKeyPair, Generate};
             let pair = AsymmetricKeyPair::<pasetors::version4::V4>::generate()

@@ -2,7 +2,11 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use sea_orm::DbErr;
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::{
+    net::TcpListener,
+    sync::{oneshot, watch},
+    task::JoinHandle,
+};
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
 
@@ -20,6 +24,7 @@ use crate::{
     db::Database,
     entity::user::Role,
     error::AppError,
+    events::{Relay, RelayCounts, RelayStats},
     proto::{
         self, auth_service_server::AuthServiceServer, booking_service_server::BookingServiceServer,
         catalog_service_server::CatalogServiceServer,
@@ -128,6 +133,16 @@ impl App {
                 clock,
             )));
 
+        let (stop_relay, relay_stopped) = watch::channel(false);
+        let relay = if config.kafka.brokers.is_empty() {
+            tracing::info!("KAFKA_BROKERS not set: events wait in the outbox");
+            None
+        } else {
+            let relay = Relay::new(db.clone(), config.kafka.clone());
+            let stats = relay.stats();
+            Some((stats, tokio::spawn(relay.run(relay_stopped))))
+        };
+
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -143,6 +158,8 @@ impl App {
         Ok(RunningServer {
             addr,
             cache,
+            relay,
+            stop_relay,
             stop: Some(stop),
             serve,
             health,
@@ -155,6 +172,8 @@ impl App {
 pub struct RunningServer {
     addr: SocketAddr,
     cache: Cache,
+    relay: Option<(Arc<RelayStats>, JoinHandle<()>)>,
+    stop_relay: watch::Sender<bool>,
     stop: Option<oneshot::Sender<()>>,
     serve: JoinHandle<Result<(), tonic::transport::Error>>,
     health: tonic_health::server::HealthReporter,
@@ -176,6 +195,11 @@ impl RunningServer {
         self.cache.stats()
     }
 
+    /// Outbox relay gauges; `None` without `KAFKA_BROKERS`.
+    pub fn relay_stats(&self) -> Option<RelayCounts> {
+        self.relay.as_ref().map(|(stats, _)| stats.snapshot())
+    }
+
     /// Reports NOT_SERVING, stops accepting, lets in-flight calls finish, closes the pool.
     pub async fn shutdown(mut self) -> Result<(), tonic::transport::Error> {
         self.health
@@ -191,6 +215,15 @@ impl RunningServer {
                 Ok(())
             }
         };
+        // Let the relay make a last pass, then stop it.
+        let _ = self.stop_relay.send(true);
+        if let Some((_, relay)) = self.relay.take()
+            && tokio::time::timeout(std::time::Duration::from_secs(10), relay)
+                .await
+                .is_err()
+        {
+            tracing::warn!("outbox relay did not stop within 10s");
+        }
         if let Err(e) = self.db.close().await {
             tracing::warn!(error = %e, "closing the database pool failed");
         }

@@ -84,6 +84,7 @@ enum Seats {
 #[derive(DeriveIden)]
 enum OutboxEvents {
     Table,
+    Seq,
     Id,
     AggregateType,
     AggregateId,
@@ -299,7 +300,10 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(OutboxEvents::Table)
-                .col(pk_uuid(OutboxEvents::Id))
+                // Assigned by the database at insert: a later write to the same
+                // aggregate always gets a larger seq, whatever the app clocks say.
+                .col(big_pk_auto(OutboxEvents::Seq))
+                .col(uuid_uniq(OutboxEvents::Id))
                 .col(string_len(OutboxEvents::AggregateType, 32))
                 .col(string_len(OutboxEvents::AggregateId, 64))
                 .col(string_len(OutboxEvents::EventType, 64))
@@ -314,7 +318,7 @@ impl MigrationTrait for Migration {
                 .name("ix_outbox_events_unpublished")
                 .table(OutboxEvents::Table)
                 .col(OutboxEvents::PublishedAt)
-                .col(OutboxEvents::Id)
+                .col(OutboxEvents::Seq)
                 .to_owned(),
         )
         .await

@@ -5,7 +5,11 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "outbox_events")]
 pub struct Model {
-    #[sea_orm(primary_key, auto_increment = false)]
+    /// Database-assigned order of writes; the relay publishes in this order.
+    #[sea_orm(primary_key)]
+    pub seq: i64,
+    /// The event id (UUIDv7), consumers' dedupe key.
+    #[sea_orm(unique)]
     pub id: Uuid,
     /// `movie`, `show` or `booking`: selects the topic.
     pub aggregate_type: String,

@@ -1,6 +1,10 @@
 //! Business events. Each is written to the outbox table in the same transaction
-//! as the change it describes; a relay (see the Kafka issue) publishes them.
+//! as the change it describes; the relay publishes them to Kafka.
 pub mod outbox;
+pub mod partition;
+pub mod relay;
+pub mod tail;
 
 pub use crate::proto::event_envelope::Payload as Event;
 pub use outbox::record;
+pub use relay::{Relay, RelayCounts, RelayStats};

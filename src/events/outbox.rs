@@ -1,7 +1,7 @@
 //! The outbox writer.
 use chrono::{DateTime, Utc};
 use prost::Message;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, NotSet, Set};
 
 use crate::{entity::outbox_event, error::AppResult, proto, wire::timestamp};
 
@@ -52,6 +52,7 @@ pub async fn record(
         payload: Some(event),
     };
     outbox_event::ActiveModel {
+        seq: NotSet,
         id: Set(event_id),
         aggregate_type: Set(aggregate_type.to_owned()),
         aggregate_id: Set(aggregate_id),

@@ -132,6 +132,7 @@ impl TestApp {
                 password: ADMIN_PASSWORD.into(),
             }),
             cache: Default::default(),
+            kafka: Default::default(),
         };
         configure(&mut config);
         let clock = ManualClock::new(Utc::now());
@@ -480,4 +481,190 @@ pub async fn booked_seats(client: &mut Client, show_id: &str) -> Vec<String> {
         .filter(|s| s.status == proto::SeatStatus::Booked as i32)
         .map(|s| s.seat_id)
         .collect()
+}
+
+/// The Kafka-compatible broker of the test machine (scripts/test starts tansu).
+pub fn kafka_brokers() -> Vec<String> {
+    vec![std::env::var("THEATRE_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())]
+}
+
+/// Relays events to `brokers` under topic names of this test's own.
+pub fn use_kafka(config: &mut Config, brokers: Vec<String>) {
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    config.kafka.brokers = brokers;
+    config.kafka.catalog_topic = format!("t{run}.movies");
+    config.kafka.bookings_topic = format!("t{run}.bookings");
+    config.kafka.partitions = 3;
+    config.kafka.poll_interval = Duration::from_millis(20);
+}
+
+/// One consumed record.
+#[derive(Debug, Clone)]
+pub struct Consumed {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: String,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub event: proto::EventEnvelope,
+}
+
+/// Reads `topic` from the beginning with a real Kafka client until `expected`
+/// records have arrived (or `deadline` passes), in offset order per partition.
+pub async fn consume(
+    brokers: &[String],
+    topic: &str,
+    expected: usize,
+    deadline: Duration,
+) -> Vec<Consumed> {
+    use prost::Message;
+    use rskafka::client::{ClientBuilder, partition::UnknownTopicHandling};
+    let client = ClientBuilder::new(brokers.to_vec())
+        .build()
+        .await
+        .expect("kafka client");
+    let end = tokio::time::Instant::now() + deadline;
+    let partitions = loop {
+        let topics = client.list_topics().await.expect("list topics");
+        if let Some(t) = topics.iter().find(|t| t.name == topic) {
+            break t.partitions.len() as i32;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "topic {topic} never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut out: Vec<Consumed> = Vec::new();
+    let mut next = vec![0i64; partitions as usize];
+    let mut readers = Vec::new();
+    for p in 0..partitions {
+        readers.push(
+            client
+                .partition_client(topic, p, UnknownTopicHandling::Retry)
+                .await
+                .expect("partition client"),
+        );
+    }
+    while out.len() < expected && tokio::time::Instant::now() < end {
+        for (p, reader) in readers.iter().enumerate() {
+            let (records, _high) = reader
+                .fetch_records(next[p], 1..1_000_000, 50)
+                .await
+                .expect("fetch");
+            for r in records {
+                next[p] = r.offset + 1;
+                let record = r.record;
+                out.push(Consumed {
+                    partition: p as i32,
+                    offset: r.offset,
+                    key: String::from_utf8(record.key.unwrap_or_default()).unwrap(),
+                    headers: record
+                        .headers
+                        .into_iter()
+                        .map(|(k, v)| (k, String::from_utf8(v).unwrap()))
+                        .collect(),
+                    event: proto::EventEnvelope::decode(
+                        record.value.unwrap_or_default().as_slice(),
+                    )
+                    .expect("envelope"),
+                });
+            }
+        }
+    }
+    // Give a duplicate, if any, the chance to show up.
+    for (p, reader) in readers.iter().enumerate() {
+        let (records, _) = reader
+            .fetch_records(next[p], 1..1_000_000, 200)
+            .await
+            .expect("fetch");
+        assert!(
+            records.is_empty(),
+            "unexpected extra records on {topic}/{p}"
+        );
+    }
+    out
+}
+
+/// A tansu broker of the test's own on a free port, to start late or stop.
+pub struct OwnKafka {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnKafka {
+    /// Reserves a port; the broker is not running until `start`.
+    pub fn reserve() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self { port, child: None }
+    }
+
+    pub fn brokers(&self) -> Vec<String> {
+        vec![format!("127.0.0.1:{}", self.port)]
+    }
+
+    pub fn start(&mut self) {
+        let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let child = std::process::Command::new(tansu_binary())
+            .args([
+                "broker",
+                "--listener-url",
+                &listener,
+                "--advertised-listener-url",
+                &listener,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tansu must be installed (scripts/test installs it)");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("tansu did not start on port {}", self.port);
+    }
+}
+
+fn tansu_binary() -> String {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let cargo_bin = format!("{home}/.cargo/bin/tansu");
+    if std::path::Path::new(&cargo_bin).exists() {
+        cargo_bin
+    } else {
+        "tansu".to_owned()
+    }
+}
+
+impl Drop for OwnKafka {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+impl TestApp {
+    /// Waits until the relay has published everything (backlog 0, `published` ≥ n).
+    pub async fn wait_published(&self, n: u64, deadline: Duration) {
+        let end = tokio::time::Instant::now() + deadline;
+        loop {
+            let stats = self.server.relay_stats().expect("relay running");
+            if stats.backlog == 0 && stats.published >= n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "relay did not catch up: {stats:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
