@@ -202,6 +202,68 @@ impl Config {
             let secs: u64 = parse_setting("THEATRE_TOKEN_TTL_SECS", &secs)?;
             config.token_ttl = Duration::from_secs(secs);
         }
+        if let Some(url) = lookup("REDIS_URL").filter(|u| !u.is_empty()) {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError {
+                    name: "REDIS_URL",
+                    value: "<redacted>".into(),
+                    reason: "must start with redis:// or rediss://".into(),
+                });
+            }
+            config.cache.redis_url = Some(url);
+        }
+        if let Some(prefix) = lookup("THEATRE_CACHE_PREFIX") {
+            config.cache.prefix = prefix;
+        }
+        for (name, slot) in [
+            ("THEATRE_CACHE_TIMEOUT_MS", &mut config.cache.timeout),
+            ("THEATRE_CACHE_MOVIE_TTL_MS", &mut config.cache.movie_ttl),
+            ("THEATRE_CACHE_SHOW_TTL_MS", &mut config.cache.show_ttl),
+            (
+                "THEATRE_CACHE_SEAT_MAP_TTL_MS",
+                &mut config.cache.seat_map_ttl,
+            ),
+        ] {
+            if let Some(ms) = lookup(name) {
+                let ms: u64 = parse_setting(name, &ms)?;
+                if ms == 0 {
+                    return Err(ConfigError {
+                        name,
+                        value: ms.to_string(),
+                        reason: "must be at least 1".into(),
+                    });
+                }
+                *slot = Duration::from_millis(ms);
+            }
+        }
+        if let Some(brokers) = lookup("KAFKA_BROKERS") {
+            config.kafka.brokers = brokers
+                .split(',')
+                .map(str::trim)
+                .filter(|b| !b.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(topic) = lookup("THEATRE_KAFKA_TOPIC_CATALOG") {
+            config.kafka.catalog_topic = topic;
+        }
+        if let Some(topic) = lookup("THEATRE_KAFKA_TOPIC_BOOKINGS") {
+            config.kafka.bookings_topic = topic;
+        }
+        if let Some(n) = lookup("THEATRE_KAFKA_PARTITIONS") {
+            config.kafka.partitions = parse_setting("THEATRE_KAFKA_PARTITIONS", &n)?;
+        }
+        if let Some(n) = lookup("THEATRE_OUTBOX_BATCH") {
+            config.kafka.batch_size = parse_setting("THEATRE_OUTBOX_BATCH", &n)?;
+        }
+        if let Some(ms) = lookup("THEATRE_OUTBOX_POLL_MS") {
+            config.kafka.poll_interval =
+                Duration::from_millis(parse_setting("THEATRE_OUTBOX_POLL_MS", &ms)?);
+        }
+        if let Some(secs) = lookup("THEATRE_OUTBOX_RETENTION_SECS") {
+            config.kafka.retention =
+                Duration::from_secs(parse_setting("THEATRE_OUTBOX_RETENTION_SECS", &secs)?);
+        }
         match (
             lookup("THEATRE_ADMIN_EMAIL"),
             lookup("THEATRE_ADMIN_PASSWORD"),
@@ -289,6 +351,46 @@ mod tests {
         assert_eq!(key_file(&c), PathBuf::from("theatre.key"));
         let c = config(&[("THEATRE_TOKEN_KEY_FILE", "/etc/k")]).unwrap();
         assert_eq!(key_file(&c), PathBuf::from("/etc/k"));
+    }
+
+    #[test]
+    fn redis_and_kafka_come_from_the_environment() {
+        let c = config(&[]).unwrap();
+        assert!(c.cache.redis_url.is_none(), "caching off by default");
+        assert!(
+            c.kafka.brokers.is_empty(),
+            "events wait in the outbox by default"
+        );
+        let c = config(&[
+            ("REDIS_URL", "redis://127.0.0.1:6379/2"),
+            ("THEATRE_CACHE_SEAT_MAP_TTL_MS", "1500"),
+            ("KAFKA_BROKERS", "a:9092, b:9092"),
+            ("THEATRE_KAFKA_TOPIC_BOOKINGS", "bk"),
+            ("THEATRE_KAFKA_PARTITIONS", "6"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.cache.redis_url.as_deref(),
+            Some("redis://127.0.0.1:6379/2")
+        );
+        assert_eq!(c.cache.seat_map_ttl, Duration::from_millis(1500));
+        assert_eq!(c.kafka.brokers, ["a:9092", "b:9092"]);
+        assert_eq!(c.kafka.bookings_topic, "bk");
+        assert_eq!(c.kafka.partitions, 6);
+        assert_eq!(
+            config(&[("REDIS_URL", "http://x")]).unwrap_err().name,
+            "REDIS_URL"
+        );
+        let err = config(&[("THEATRE_CACHE_TIMEOUT_MS", "0")]).unwrap_err();
+        assert_eq!(err.name, "THEATRE_CACHE_TIMEOUT_MS");
+        let debug = format!(
+            "{:?}",
+            config(&[("REDIS_URL", "redis://:hunter2@h:6379")]).unwrap()
+        );
+        assert!(
+            !debug.contains("hunter2"),
+            "Redis password redacted in Debug"
+        );
     }
 
     #[test]

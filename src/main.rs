@@ -82,10 +82,13 @@ impl From<RoleArg> for Role {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Logs go to stderr: stdout is for command output such as `events tail`.
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rskafka=warn")),
         )
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let config = Config::from_env()?;
