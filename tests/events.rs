@@ -222,3 +222,62 @@ async fn broker_down_then_up_loses_nothing_and_publishes_nothing_twice() {
     assert_eq!(unique.len() as u64, expected);
     assert_eq!(app.server.relay_stats().unwrap().backlog, 0);
 }
+
+/// Two instances relay the same outbox to the same topics: every event is
+/// published once, and published rows are pruned after the retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_publish_each_event_once_and_prune_it() {
+    const BOOKINGS: usize = 12;
+    let brokers = kafka_brokers();
+    let mut topics = (String::new(), String::new());
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        use_kafka(c, brokers.clone());
+        c.kafka.retention = Duration::ZERO;
+        c.kafka.batch_size = 3;
+        topics = (
+            c.kafka.catalog_topic.clone(),
+            c.kafka.bookings_topic.clone(),
+        );
+    })
+    .await;
+    let sibling = app.sibling().await;
+    let mut admin = app.admin().await;
+    let fx = app.show_fixture(&mut admin).await;
+    for i in 0..BOOKINGS {
+        let mut user = app.user(&format!("p{i}")).await;
+        let seat = if i < 10 {
+            format!("A{}", i + 1)
+        } else {
+            format!("B{}", i - 9)
+        };
+        book(&mut user, &fx.show_id, &[&seat]).await.unwrap();
+    }
+    let expected = 2 + BOOKINGS;
+    let bookings = consume(&brokers, &topics.1, BOOKINGS, Duration::from_secs(30)).await;
+    let catalog = consume(&brokers, &topics.0, 2, Duration::from_secs(15)).await;
+    let ids: HashSet<&str> = catalog
+        .iter()
+        .chain(&bookings)
+        .map(|c| c.event.event_id.as_str())
+        .collect();
+    assert_eq!(ids.len(), expected, "every event exactly once");
+    let a = app.server.relay_stats().unwrap().published;
+    let b = sibling.relay_stats().unwrap().published;
+    assert_eq!(
+        a + b,
+        expected as u64,
+        "the two relays together published each row once"
+    );
+
+    eprintln!("relay split: instance A published {a}, instance B {b}");
+    // Retention zero: published rows leave the outbox.
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.count(outbox_event::Entity).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "published rows were never pruned"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sibling.shutdown().await.unwrap();
+}

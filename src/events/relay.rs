@@ -143,7 +143,7 @@ impl Relay {
                 }
             };
             self.refresh_backlog().await;
-            if last_prune.elapsed() >= PRUNE_EVERY {
+            if last_prune.elapsed() >= PRUNE_EVERY.min(self.config.retention) {
                 last_prune = tokio::time::Instant::now();
                 self.prune().await;
             }

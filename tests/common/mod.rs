@@ -78,6 +78,7 @@ async fn fresh_pg_database() -> String {
 
 pub struct TestApp {
     pub server: RunningServer,
+    config: Config,
     pub clock: ManualClock,
     pub backend: Backend,
     channel: Channel,
@@ -136,7 +137,7 @@ impl TestApp {
         };
         configure(&mut config);
         let clock = ManualClock::new(Utc::now());
-        let server = App::new(config)
+        let server = App::new(config.clone())
             .with_clock(Arc::new(clock.clone()))
             .start()
             .await
@@ -148,11 +149,22 @@ impl TestApp {
             .expect("connect to server");
         Self {
             server,
+            config,
             clock,
             backend,
             channel,
             _dir: dir,
         }
+    }
+
+    /// A second instance of the service on the same database and settings,
+    /// as in a deployment with several replicas.
+    pub async fn sibling(&self) -> RunningServer {
+        App::new(self.config.clone())
+            .with_clock(Arc::new(self.clock.clone()))
+            .start()
+            .await
+            .expect("sibling starts")
     }
 
     pub fn channel(&self) -> Channel {
