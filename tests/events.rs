@@ -32,15 +32,11 @@ fn of_key<'a>(records: &'a [Consumed], key: &str) -> Vec<&'a Consumed> {
 
 async fn a_flow_publishes_exactly_its_events_in_order_per_key(backend: Backend) {
     let brokers = kafka_brokers();
-    let mut topics = (String::new(), String::new());
     let app = TestApp::spawn_with(backend, |c| {
         use_kafka(c, brokers.clone());
-        topics = (
-            c.kafka.catalog_topic.clone(),
-            c.kafka.bookings_topic.clone(),
-        );
     })
     .await;
+    let topics = app.topics();
     let mut admin = app.admin().await;
     let fx = app.show_fixture(&mut admin).await;
     let mut ann = app.user("ann").await;
@@ -164,15 +160,11 @@ async fn broker_down_then_up_loses_nothing_and_publishes_nothing_twice() {
     const BOOKINGS: usize = 6;
     let mut kafka = OwnKafka::reserve();
     let brokers = kafka.brokers();
-    let mut topics = (String::new(), String::new());
     let app = TestApp::spawn_with(Backend::Postgres, |c| {
         use_kafka(c, brokers.clone());
-        topics = (
-            c.kafka.catalog_topic.clone(),
-            c.kafka.bookings_topic.clone(),
-        );
     })
     .await;
+    let topics = app.topics();
 
     // The broker is down: every request still succeeds; events pile up.
     let mut admin = app.admin().await;
@@ -229,17 +221,13 @@ async fn broker_down_then_up_loses_nothing_and_publishes_nothing_twice() {
 async fn two_instances_publish_each_event_once_and_prune_it() {
     const BOOKINGS: usize = 12;
     let brokers = kafka_brokers();
-    let mut topics = (String::new(), String::new());
     let app = TestApp::spawn_with(Backend::Postgres, |c| {
         use_kafka(c, brokers.clone());
         c.kafka.retention = Duration::ZERO;
         c.kafka.batch_size = 3;
-        topics = (
-            c.kafka.catalog_topic.clone(),
-            c.kafka.bookings_topic.clone(),
-        );
     })
     .await;
+    let topics = app.topics();
     let sibling = app.sibling().await;
     let mut admin = app.admin().await;
     let fx = app.show_fixture(&mut admin).await;

@@ -283,6 +283,23 @@ pub fn use_redis(config: &mut Config, url: &str) {
     config.cache.timeout = Duration::from_millis(250);
 }
 
+/// A loopback port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills and reaps a helper server process, if one is running.
+fn stop_child(child: &mut Option<std::process::Child>) {
+    if let Some(mut child) = child.take() {
+        child.kill().ok();
+        child.wait().ok();
+    }
+}
+
 /// A redis-server of the test's own on a free port, to stop and restart.
 pub struct OwnRedis {
     pub port: u16,
@@ -291,11 +308,7 @@ pub struct OwnRedis {
 
 impl OwnRedis {
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut redis = Self { port, child: None };
         redis.restart();
         redis
@@ -323,10 +336,7 @@ impl OwnRedis {
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().ok();
-            child.wait().ok();
-        }
+        stop_child(&mut self.child);
     }
 
     pub fn cli(&self, args: &[&str]) -> String {
@@ -606,11 +616,7 @@ pub struct OwnKafka {
 impl OwnKafka {
     /// Reserves a port; the broker is not running until `start`.
     pub fn reserve() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         Self { port, child: None }
     }
 
@@ -656,14 +662,19 @@ fn tansu_binary() -> String {
 
 impl Drop for OwnKafka {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().ok();
-            child.wait().ok();
-        }
+        stop_child(&mut self.child);
     }
 }
 
 impl TestApp {
+    /// The (catalog, bookings) topics this app publishes to.
+    pub fn topics(&self) -> (String, String) {
+        (
+            self.config.kafka.catalog_topic.clone(),
+            self.config.kafka.bookings_topic.clone(),
+        )
+    }
+
     /// Waits until the relay has published everything (backlog 0, `published` ≥ n).
     pub async fn wait_published(&self, n: u64, deadline: Duration) {
         let end = tokio::time::Instant::now() + deadline;
