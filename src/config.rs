@@ -126,6 +126,17 @@ impl Default for KafkaConfig {
     }
 }
 
+/// Which browser origins may call the service through grpc-web.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// No cross-origin calls (the default with PostgreSQL, i.e. in production).
+    None,
+    /// `http(s)://localhost` and `127.0.0.1` on any port (the embedded default, for local frontends).
+    Localhost,
+    /// Exactly these origins.
+    List(Vec<String>),
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `THEATRE_ADDR`: gRPC listen address.
@@ -142,6 +153,8 @@ pub struct Config {
     pub bootstrap_admin: Option<AdminBootstrap>,
     pub cache: CacheConfig,
     pub kafka: KafkaConfig,
+    /// `THEATRE_CORS_ORIGINS`: comma-separated origins allowed to use grpc-web.
+    pub cors_origins: CorsOrigins,
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
@@ -159,6 +172,7 @@ impl Default for Config {
             bootstrap_admin: None,
             cache: CacheConfig::default(),
             kafka: KafkaConfig::default(),
+            cors_origins: CorsOrigins::Localhost,
         }
     }
 }
@@ -201,6 +215,31 @@ impl Config {
         if let Some(secs) = lookup("THEATRE_TOKEN_TTL_SECS") {
             let secs: u64 = parse_setting("THEATRE_TOKEN_TTL_SECS", &secs)?;
             config.token_ttl = Duration::from_secs(secs);
+        }
+        if !config.database_url.starts_with("sqlite:") {
+            config.cors_origins = CorsOrigins::None;
+        }
+        if let Some(origins) = lookup("THEATRE_CORS_ORIGINS") {
+            let list: Vec<String> = origins
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect();
+            if let Some(bad) = list
+                .iter()
+                .find(|o| !(o.starts_with("http://") || o.starts_with("https://")))
+            {
+                return Err(ConfigError {
+                    name: "THEATRE_CORS_ORIGINS",
+                    value: origins.clone(),
+                    reason: format!("{bad:?} is not an origin such as https://app.example.com"),
+                });
+            }
+            config.cors_origins = if list.is_empty() {
+                CorsOrigins::None
+            } else {
+                CorsOrigins::List(list)
+            };
         }
         if let Some(url) = lookup("REDIS_URL").filter(|u| !u.is_empty()) {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
@@ -391,6 +430,24 @@ mod tests {
             !debug.contains("hunter2"),
             "Redis password redacted in Debug"
         );
+    }
+
+    #[test]
+    fn cors_defaults_to_localhost_only_in_the_embedded_setup() {
+        assert_eq!(config(&[]).unwrap().cors_origins, CorsOrigins::Localhost);
+        let pg = config(&[("DATABASE_URL", "postgres://u@h/db")]).unwrap();
+        assert_eq!(pg.cors_origins, CorsOrigins::None);
+        let listed = config(&[(
+            "THEATRE_CORS_ORIGINS",
+            "https://a.test/, http://b.test:8080",
+        )])
+        .unwrap();
+        assert_eq!(
+            listed.cors_origins,
+            CorsOrigins::List(vec!["https://a.test".into(), "http://b.test:8080".into()])
+        );
+        let err = config(&[("THEATRE_CORS_ORIGINS", "a.test")]).unwrap_err();
+        assert_eq!(err.name, "THEATRE_CORS_ORIGINS");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use tokio::{
 };
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     auth::{
@@ -20,7 +21,7 @@ use crate::{
     cache::{Cache, CacheCounts},
     catalog::service::CatalogApi,
     clock::{Clock, SystemClock},
-    config::Config,
+    config::{Config, CorsOrigins},
     db::Database,
     entity::user::Role,
     error::AppError,
@@ -53,6 +54,54 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         // google.rpc error details, so grpcurl can decode BadRequest/PreconditionFailure.
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+}
+
+fn is_local_origin(origin: &http::HeaderValue) -> bool {
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// CORS for grpc-web clients in browsers.
+fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
+    let allow = match origins {
+        CorsOrigins::None => AllowOrigin::list(Vec::<http::HeaderValue>::new()),
+        CorsOrigins::Localhost => AllowOrigin::predicate(|origin, _| is_local_origin(origin)),
+        CorsOrigins::List(list) => AllowOrigin::list(
+            list.iter()
+                .filter_map(|o| o.parse::<http::HeaderValue>().ok()),
+        ),
+    };
+    let header = http::HeaderName::from_static;
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([http::Method::POST, http::Method::OPTIONS])
+        .allow_headers([
+            header("authorization"),
+            header("content-type"),
+            header("x-grpc-web"),
+            header("x-user-agent"),
+            header("grpc-timeout"),
+            header("x-request-id"),
+        ])
+        .expose_headers([
+            header("grpc-status"),
+            header("grpc-message"),
+            header("grpc-status-details-bin"),
+        ])
+        .max_age(std::time::Duration::from_secs(24 * 3600))
 }
 
 /// The service, configured but not yet started.
@@ -111,7 +160,12 @@ impl App {
                 .await;
         }
 
+        // Outermost first: CORS answers browser preflights before anything else,
+        // grpc-web is translated to gRPC, then every call is authorised.
         let router = Server::builder()
+            .accept_http1(true)
+            .layer(cors_layer(&config.cors_origins))
+            .layer(tonic_web::GrpcWebLayer::new())
             .layer(AuthLayer::new(tokens.clone()))
             .add_service(health_service)
             .add_service(reflection().build_v1()?)

@@ -134,6 +134,7 @@ impl TestApp {
             }),
             cache: Default::default(),
             kafka: Default::default(),
+            cors_origins: theatre::config::CorsOrigins::Localhost,
         };
         configure(&mut config);
         let clock = ManualClock::new(Utc::now());
