@@ -155,6 +155,11 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// `THEATRE_CORS_ORIGINS`: comma-separated origins allowed to use grpc-web.
     pub cors_origins: CorsOrigins,
+    /// `THEATRE_HEALTH_INTERVAL_MS`: how often dependencies are checked for health.
+    pub health_interval: Duration,
+    /// `THEATRE_SHUTDOWN_GRACE_MS`: how long in-flight calls may run after a
+    /// shutdown starts before their connections are dropped.
+    pub shutdown_grace: Duration,
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
@@ -173,6 +178,8 @@ impl Default for Config {
             cache: CacheConfig::default(),
             kafka: KafkaConfig::default(),
             cors_origins: CorsOrigins::Localhost,
+            health_interval: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -274,6 +281,14 @@ impl Config {
                 }
                 *slot = Duration::from_millis(ms);
             }
+        }
+        if let Some(ms) = lookup("THEATRE_HEALTH_INTERVAL_MS") {
+            config.health_interval =
+                Duration::from_millis(parse_setting("THEATRE_HEALTH_INTERVAL_MS", &ms)?);
+        }
+        if let Some(ms) = lookup("THEATRE_SHUTDOWN_GRACE_MS") {
+            config.shutdown_grace =
+                Duration::from_millis(parse_setting("THEATRE_SHUTDOWN_GRACE_MS", &ms)?);
         }
         if let Some(brokers) = lookup("KAFKA_BROKERS") {
             config.kafka.brokers = brokers

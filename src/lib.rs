@@ -12,6 +12,7 @@ pub mod db;
 pub mod entity;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod ids;
 pub mod server;
 pub mod validate;

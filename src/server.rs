@@ -8,7 +8,6 @@ use tokio::{
     task::JoinHandle,
 };
 use tonic::transport::{Server, server::TcpIncoming};
-use tonic_health::ServingStatus;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
@@ -26,6 +25,7 @@ use crate::{
     entity::user::Role,
     error::AppError,
     events::{Relay, RelayCounts, RelayStats},
+    health::{HealthMonitor, report_shutting_down},
     proto::{
         self, auth_service_server::AuthServiceServer, booking_service_server::BookingServiceServer,
         catalog_service_server::CatalogServiceServer,
@@ -150,15 +150,6 @@ impl App {
 
         let cache = Cache::connect(&config.cache).await?;
         let (health, health_service) = tonic_health::server::health_reporter();
-        for name in [
-            "theatre.v1.AuthService",
-            "theatre.v1.CatalogService",
-            "theatre.v1.BookingService",
-        ] {
-            health
-                .set_service_status(name, ServingStatus::Serving)
-                .await;
-        }
 
         // Outermost first: CORS answers browser preflights before anything else,
         // grpc-web is translated to gRPC, then every call is authorised.
@@ -197,6 +188,18 @@ impl App {
             Some((stats, tokio::spawn(relay.run(relay_stopped))))
         };
 
+        let (stop_monitor, monitor_stopped) = watch::channel(false);
+        let mut monitor = HealthMonitor::new(
+            health.clone(),
+            db.clone(),
+            cache.clone(),
+            relay.as_ref().map(|(stats, _)| stats.clone()),
+            config.health_interval,
+        );
+        // Statuses are real before the first request arrives.
+        monitor.check().await;
+        let monitor = tokio::spawn(monitor.run(monitor_stopped));
+
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -214,6 +217,9 @@ impl App {
             cache,
             relay,
             stop_relay,
+            stop_monitor,
+            monitor: Some(monitor),
+            shutdown_grace: config.shutdown_grace,
             stop: Some(stop),
             serve,
             health,
@@ -228,6 +234,9 @@ pub struct RunningServer {
     cache: Cache,
     relay: Option<(Arc<RelayStats>, JoinHandle<()>)>,
     stop_relay: watch::Sender<bool>,
+    stop_monitor: watch::Sender<bool>,
+    monitor: Option<JoinHandle<()>>,
+    shutdown_grace: std::time::Duration,
     stop: Option<oneshot::Sender<()>>,
     serve: JoinHandle<Result<(), tonic::transport::Error>>,
     health: tonic_health::server::HealthReporter,
@@ -256,16 +265,26 @@ impl RunningServer {
 
     /// Reports NOT_SERVING, stops accepting, lets in-flight calls finish, closes the pool.
     pub async fn shutdown(mut self) -> Result<(), tonic::transport::Error> {
-        self.health
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
+        // Stop the monitor first so it cannot report SERVING again.
+        let _ = self.stop_monitor.send(true);
+        if let Some(monitor) = self.monitor.take() {
+            let _ = monitor.await;
+        }
+        report_shutting_down(&self.health).await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let result = match (&mut self.serve).await {
-            Ok(result) => result,
-            Err(join) => {
+        // Graceful shutdown waits for every open stream, and a health Watch
+        // never ends by itself: past the grace period, connections are dropped.
+        let result = match tokio::time::timeout(self.shutdown_grace, &mut self.serve).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => {
                 tracing::error!(error = %join, "server task failed");
+                Ok(())
+            }
+            Err(_) => {
+                tracing::warn!(grace = ?self.shutdown_grace, "calls still open after the grace period; closing their connections");
+                self.serve.abort();
                 Ok(())
             }
         };

@@ -117,6 +117,19 @@ impl Cache {
         self.stats.snapshot()
     }
 
+    /// Whether Redis answers a PING within the command timeout.
+    pub async fn ping(&self) -> bool {
+        match &self.redis {
+            Some(redis) => redis
+                .client
+                .with_options(&redis.options)
+                .ping::<()>(None)
+                .await
+                .is_ok(),
+            None => false,
+        }
+    }
+
     pub fn enabled(&self) -> bool {
         self.redis.is_some()
     }

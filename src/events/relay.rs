@@ -17,7 +17,7 @@ use std::{
     collections::BTreeMap,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -54,6 +54,8 @@ pub struct RelayStats {
     failures: AtomicU64,
     /// Milliseconds between an event's write and its acknowledgement (last batch).
     lag_ms: AtomicU64,
+    /// Whether the last pass reached the broker.
+    connected: AtomicBool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,6 +67,10 @@ pub struct RelayCounts {
 }
 
 impl RelayStats {
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
     pub fn snapshot(&self) -> RelayCounts {
         RelayCounts {
             published: self.published.load(Ordering::Relaxed),
@@ -124,6 +130,7 @@ impl Relay {
             };
             let wait = match pass.await {
                 Ok(published) => {
+                    self.stats.connected.store(true, Ordering::Relaxed);
                     backoff = self.config.poll_interval;
                     if published as u64 >= self.config.batch_size {
                         Duration::ZERO
@@ -136,6 +143,7 @@ impl Relay {
                     tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay pass failed");
                     if matches!(e, RelayError::Kafka(_)) {
                         producers = None;
+                        self.stats.connected.store(false, Ordering::Relaxed);
                     }
                     let wait = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);

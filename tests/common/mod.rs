@@ -135,6 +135,8 @@ impl TestApp {
             cache: Default::default(),
             kafka: Default::default(),
             cors_origins: theatre::config::CorsOrigins::Localhost,
+            health_interval: Duration::from_millis(50),
+            shutdown_grace: Duration::from_secs(2),
         };
         configure(&mut config);
         let clock = ManualClock::new(Utc::now());
@@ -668,6 +670,10 @@ impl Drop for OwnKafka {
 }
 
 impl TestApp {
+    pub fn database_url(&self) -> &str {
+        &self.config.database_url
+    }
+
     /// The (catalog, bookings) topics this app publishes to.
     pub fn topics(&self) -> (String, String) {
         (

@@ -1,0 +1,131 @@
+//! grpc.health.v1 follows the real dependencies: the database is required,
+//! Redis and Kafka degrade their own entries only, shutdown is NOT_SERVING.
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use sea_orm::ConnectionTrait;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+async fn status(app: &TestApp, service: &str) -> ServingStatus {
+    let response = HealthClient::new(app.channel())
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .expect("health check")
+        .into_inner();
+    ServingStatus::try_from(response.status).unwrap()
+}
+
+/// Polls until `service` reports `want` (health is checked every 50 ms in tests).
+async fn wait_for(app: &TestApp, service: &str, want: ServingStatus) {
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    while status(app, service).await != want {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "{service:?} never became {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn optional_dependencies_degrade_only_their_own_entries() {
+    let mut redis = OwnRedis::start();
+    let url = redis.url();
+    let kafka = OwnKafka::reserve(); // never started: the relay cannot connect
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        use_redis(c, &url);
+        use_kafka(c, kafka.brokers());
+    })
+    .await;
+    assert_eq!(status(&app, "").await, ServingStatus::Serving);
+    assert_eq!(
+        status(&app, "theatre.v1.BookingService").await,
+        ServingStatus::Serving
+    );
+    assert_eq!(status(&app, "theatre.cache").await, ServingStatus::Serving);
+    assert_eq!(
+        status(&app, "theatre.events").await,
+        ServingStatus::NotServing
+    );
+
+    // Watch follows Redis going away and coming back.
+    let mut watch = HealthClient::new(app.channel())
+        .watch(HealthCheckRequest {
+            service: "theatre.cache".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap().status;
+    assert_eq!(first, ServingStatus::Serving as i32);
+    redis.stop();
+    let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("watch reports the change")
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.status, ServingStatus::NotServing as i32);
+    assert_eq!(
+        status(&app, "").await,
+        ServingStatus::Serving,
+        "still serving, degraded"
+    );
+    redis.restart();
+    wait_for(&app, "theatre.cache", ServingStatus::Serving).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn losing_the_database_is_not_serving() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    assert_eq!(status(&app, "").await, ServingStatus::Serving);
+    let url = app.database_url().to_owned();
+    let (base, name) = url.rsplit_once('/').unwrap();
+    let admin = sea_orm::Database::connect(format!("{base}/postgres"))
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+    wait_for(&app, "", ServingStatus::NotServing).await;
+    assert_eq!(
+        status(&app, "theatre.v1.CatalogService").await,
+        ServingStatus::NotServing
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_reports_not_serving_to_watchers() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut watch = HealthClient::new(app.channel())
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.message().await.unwrap().unwrap().status,
+        ServingStatus::Serving as i32
+    );
+    let server = app.server;
+    let shutdown = tokio::spawn(server.shutdown());
+    let next = tokio::time::timeout(Duration::from_secs(5), watch.message())
+        .await
+        .expect("watchers hear about the shutdown")
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.status, ServingStatus::NotServing as i32);
+    // The open Watch would hold a graceful shutdown forever; the grace period ends it.
+    tokio::time::timeout(Duration::from_secs(10), shutdown)
+        .await
+        .expect("shutdown finishes within the grace period")
+        .unwrap()
+        .unwrap();
+}
