@@ -137,7 +137,7 @@ pub enum CorsOrigins {
     List(Vec<String>),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// `THEATRE_ADDR`: gRPC listen address.
     pub addr: SocketAddr,
@@ -160,6 +160,47 @@ pub struct Config {
     /// `THEATRE_SHUTDOWN_GRACE_MS`: how long in-flight calls may run after a
     /// shutdown starts before their connections are dropped.
     pub shutdown_grace: Duration,
+}
+
+/// `scheme://user:password@host/…` with the password replaced.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, None), |(a, p)| (a, Some(p)));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+    let redacted = if userinfo.contains(':') {
+        format!("{user}:<redacted>")
+    } else {
+        user.to_owned()
+    };
+    match path {
+        Some(path) => format!("{scheme}://{redacted}@{host}/{path}"),
+        None => format!("{scheme}://{redacted}@{host}"),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("database_url", &redact_url_password(&self.database_url))
+            .field("db_max_connections", &self.db_max_connections)
+            .field("token_key", &self.token_key)
+            .field("token_ttl", &self.token_ttl)
+            .field("bootstrap_admin", &self.bootstrap_admin)
+            .field("cache", &self.cache)
+            .field("kafka", &self.kafka)
+            .field("cors_origins", &self.cors_origins)
+            .field("health_interval", &self.health_interval)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish()
+    }
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
@@ -463,6 +504,22 @@ mod tests {
         );
         let err = config(&[("THEATRE_CORS_ORIGINS", "a.test")]).unwrap_err();
         assert_eq!(err.name, "THEATRE_CORS_ORIGINS");
+    }
+
+    #[test]
+    fn url_passwords_are_redacted() {
+        assert_eq!(
+            redact_url_password("postgres://app:s3cret@db:5432/theatre"),
+            "postgres://app:<redacted>@db:5432/theatre"
+        );
+        assert_eq!(
+            redact_url_password("postgres://app@db/theatre"),
+            "postgres://app@db/theatre"
+        );
+        assert_eq!(
+            redact_url_password("sqlite://theatre.db?mode=rwc"),
+            "sqlite://theatre.db?mode=rwc"
+        );
     }
 
     #[test]

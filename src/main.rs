@@ -28,9 +28,18 @@ enum Command {
     User(UserCommand),
     /// Print a new PASERK signing key for THEATRE_TOKEN_KEY.
     GenerateKey,
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Watch the event stream on Kafka.
     #[command(subcommand)]
     Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the configuration after defaults and environment, secrets redacted.
+    Print,
 }
 
 #[derive(Subcommand)]
@@ -95,6 +104,11 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::User(cmd) => user(config, cmd).await,
+        Command::Config(ConfigCommand::Print) => {
+            // The Debug impls of every secret-bearing setting redact it.
+            println!("{config:#?}");
+            Ok(())
+        }
         Command::Events(EventsCommand::Tail { from_beginning }) => {
             anyhow::ensure!(!config.kafka.brokers.is_empty(), "set KAFKA_BROKERS");
             let topics = vec![config.kafka.catalog_topic, config.kafka.bookings_topic];

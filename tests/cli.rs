@@ -1,0 +1,61 @@
+//! The `theatre` binary: configuration errors and `config print`.
+use std::process::Command;
+
+fn theatre() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_theatre"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+#[test]
+fn a_bad_setting_is_named_and_exits_non_zero() {
+    let out = theatre()
+        .env("THEATRE_ADDR", "not-an-address")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("THEATRE_ADDR"), "{stderr}");
+    assert!(stderr.contains("not-an-address"), "{stderr}");
+}
+
+#[test]
+fn config_print_shows_settings_but_no_secret() {
+    let out = theatre()
+        .args(["config", "print"])
+        .env("THEATRE_ADDR", "127.0.0.1:6000")
+        .env("THEATRE_TOKEN_KEY", "k4.secret.TOPSECRETKEYMATERIAL")
+        .env("THEATRE_ADMIN_EMAIL", "root@theatre.test")
+        .env("THEATRE_ADMIN_PASSWORD", "hunter2-password")
+        .env("REDIS_URL", "redis://:redispass@127.0.0.1:6379")
+        .env("KAFKA_BROKERS", "127.0.0.1:9092")
+        .env(
+            "DATABASE_URL",
+            "postgres://app:dbpassword@127.0.0.1:5432/theatre",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("127.0.0.1:6000"), "{stdout}");
+    assert!(stdout.contains("root@theatre.test"), "{stdout}");
+    assert!(stdout.contains("127.0.0.1:9092"), "{stdout}");
+    assert!(
+        stdout.contains("postgres://app:<redacted>@127.0.0.1:5432/theatre"),
+        "{stdout}"
+    );
+    for secret in [
+        "TOPSECRETKEYMATERIAL",
+        "hunter2-password",
+        "redispass",
+        "dbpassword",
+    ] {
+        assert!(!stdout.contains(secret), "{secret} leaked: {stdout}");
+    }
+    assert!(stdout.contains("<redacted>"));
+}
