@@ -15,6 +15,7 @@ pub mod events;
 pub mod health;
 pub mod ids;
 pub mod server;
+pub mod telemetry;
 pub mod validate;
 pub mod wire;
 

@@ -30,6 +30,7 @@ use crate::{
         self, auth_service_server::AuthServiceServer, booking_service_server::BookingServiceServer,
         catalog_service_server::CatalogServiceServer,
     },
+    telemetry,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +158,12 @@ impl App {
             .accept_http1(true)
             .layer(cors_layer(&config.cors_origins))
             .layer(tonic_web::GrpcWebLayer::new())
+            .layer(tower::util::MapRequestLayer::new(
+                telemetry::sanitize_request_id,
+            ))
+            .layer(telemetry::set_request_id())
+            .layer(telemetry::propagate_request_id())
+            .layer(telemetry::trace_rpcs())
             .layer(AuthLayer::new(tokens.clone()))
             .add_service(health_service)
             .add_service(reflection().build_v1()?)

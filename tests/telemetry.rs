@@ -1,0 +1,134 @@
+//! Every RPC gets a request id (the caller's or a fresh one, returned in the
+//! response) and one "rpc finished" log line with method, status and latency;
+//! no log line ever holds a password, a token or a password hash.
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use theatre::proto;
+use tonic::{Code, Request};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rpcs_are_traced_with_request_ids_and_no_secrets_are_logged() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("debug,sqlx=info,h2=info,hyper=info,tower=info")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut auth = app.anonymous_auth();
+
+    // A caller's request id is kept and returned.
+    let mut login = Request::new(proto::LoginRequest {
+        email: ADMIN_EMAIL.into(),
+        password: ADMIN_PASSWORD.into(),
+    });
+    login
+        .metadata_mut()
+        .insert("x-request-id", "req-telemetry-1".parse().unwrap());
+    let response = auth.login(login).await.unwrap();
+    assert_eq!(
+        response.metadata().get("x-request-id").unwrap(),
+        "req-telemetry-1"
+    );
+    let admin_token = response.into_inner().access_token;
+
+    // Without one, a UUIDv7 is made and returned, errors included.
+    let wrong = auth
+        .login(proto::LoginRequest {
+            email: ADMIN_EMAIL.into(),
+            password: "wrong-password-zz".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    let generated = wrong
+        .metadata()
+        .get("x-request-id")
+        .expect("request id on errors")
+        .to_str()
+        .unwrap();
+    assert_eq!(
+        uuid::Uuid::parse_str(generated).unwrap().get_version_num(),
+        7
+    );
+
+    // A broader flow with secrets in requests and metadata.
+    let mut ann = app.user("ann").await;
+    ann.auth.who_am_i(proto::WhoAmIRequest {}).await.unwrap();
+    let mut admin = app.with_token(&admin_token, "");
+    let fx = app.show_fixture(&mut admin).await;
+    book(&mut ann, &fx.show_id, &["A1"]).await.unwrap();
+    let short = auth
+        .sign_up(proto::SignUpRequest {
+            email: "bob@theatre.test".into(),
+            password: "shortpw".into(),
+            display_name: "Bob".into(),
+        })
+        .await;
+    assert_status(short, Code::InvalidArgument, "password");
+
+    let text = logs.text();
+    let finished: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("rpc finished"))
+        .collect();
+    assert!(
+        finished
+            .iter()
+            .any(|l| l.contains("method=/theatre.v1.AuthService/Login")
+                && l.contains("request_id=req-telemetry-1")
+                && l.contains("grpc_status=\"0\"")
+                && l.contains("latency_ms=")),
+        "{text}"
+    );
+    assert!(
+        finished
+            .iter()
+            .any(|l| l.contains(generated) && l.contains("grpc_status=\"16\"")),
+        "{text}"
+    );
+    assert!(
+        finished
+            .iter()
+            .any(|l| l.contains("BookingService/CreateBooking")),
+        "{text}"
+    );
+
+    for secret in [
+        ADMIN_PASSWORD,
+        PASSWORD,
+        "wrong-password-zz",
+        "shortpw",
+        admin_token.as_str(),
+        ann.token.as_str(),
+        "v4.public.",
+        "$argon2",
+        "k4.secret",
+    ] {
+        assert!(!text.contains(secret), "a log line contains {secret:?}");
+    }
+}
