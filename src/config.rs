@@ -126,6 +126,16 @@ impl Default for KafkaConfig {
     }
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 /// Which browser origins may call the service through grpc-web.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CorsOrigins {
@@ -160,6 +170,8 @@ pub struct Config {
     /// `THEATRE_SHUTDOWN_GRACE_MS`: how long in-flight calls may run after a
     /// shutdown starts before their connections are dropped.
     pub shutdown_grace: Duration,
+    /// `THEATRE_LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
 }
 
 /// `scheme://user:password@host/…` with the password replaced.
@@ -199,6 +211,7 @@ impl std::fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("health_interval", &self.health_interval)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
@@ -221,6 +234,7 @@ impl Default for Config {
             cors_origins: CorsOrigins::Localhost,
             health_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -330,6 +344,19 @@ impl Config {
         if let Some(ms) = lookup("THEATRE_SHUTDOWN_GRACE_MS") {
             config.shutdown_grace =
                 Duration::from_millis(parse_setting("THEATRE_SHUTDOWN_GRACE_MS", &ms)?);
+        }
+        if let Some(format) = lookup("THEATRE_LOG_FORMAT") {
+            config.log_format = match format.to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError {
+                        name: "THEATRE_LOG_FORMAT",
+                        value: format,
+                        reason: "must be text or json".into(),
+                    });
+                }
+            };
         }
         if let Some(brokers) = lookup("KAFKA_BROKERS") {
             config.kafka.brokers = brokers

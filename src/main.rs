@@ -7,6 +7,7 @@ use theatre::{
     App, Config,
     auth::{service::ensure_user, token::key_to_paserk},
     clock::SystemClock,
+    config::LogFormat,
     db::Database,
     entity::user::Role,
 };
@@ -91,16 +92,19 @@ impl From<RoleArg> for Role {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::from_env()?;
     // Logs go to stderr: stdout is for command output such as `events tail`.
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rskafka=warn")),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    let config = Config::from_env()?;
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::User(cmd) => user(config, cmd).await,

@@ -59,3 +59,39 @@ fn config_print_shows_settings_but_no_secret() {
     }
     assert!(stdout.contains("<redacted>"));
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // `user create` logs while migrating and creating; every line must be JSON.
+    let out = theatre()
+        .current_dir(dir.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "ops@theatre.test",
+            "--role",
+            "admin",
+        ])
+        .env("THEATRE_USER_PASSWORD", "ops-password-1")
+        .env("THEATRE_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().count() > 0, "something was logged");
+    for line in stderr.lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value.get("level").is_some(), "{line}");
+    }
+    assert!(!stderr.contains("ops-password-1"));
+    let bad = theatre().env("THEATRE_LOG_FORMAT", "xml").output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("THEATRE_LOG_FORMAT"));
+}

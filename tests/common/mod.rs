@@ -137,6 +137,7 @@ impl TestApp {
             cors_origins: theatre::config::CorsOrigins::Localhost,
             health_interval: Duration::from_millis(50),
             shutdown_grace: Duration::from_secs(2),
+            log_format: Default::default(),
         };
         configure(&mut config);
         let clock = ManualClock::new(Utc::now());
