@@ -8,6 +8,17 @@ fn theatre() -> Command {
     cmd
 }
 
+/// Runs `cmd`, which must succeed.
+fn succeed(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 #[test]
 fn a_bad_setting_is_named_and_exits_non_zero() {
     let out = theatre()
@@ -22,8 +33,8 @@ fn a_bad_setting_is_named_and_exits_non_zero() {
 
 #[test]
 fn config_print_shows_settings_but_no_secret() {
-    let out = theatre()
-        .args(["config", "print"])
+    let mut out = theatre();
+    out.args(["config", "print"])
         .env("THEATRE_ADDR", "127.0.0.1:6000")
         .env("THEATRE_TOKEN_KEY", "k4.secret.TOPSECRETKEYMATERIAL")
         .env("THEATRE_ADMIN_EMAIL", "root@theatre.test")
@@ -33,14 +44,8 @@ fn config_print_shows_settings_but_no_secret() {
         .env(
             "DATABASE_URL",
             "postgres://app:dbpassword@127.0.0.1:5432/theatre",
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        );
+    let out = succeed(&mut out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("127.0.0.1:6000"), "{stdout}");
     assert!(stdout.contains("root@theatre.test"), "{stdout}");
@@ -64,8 +69,8 @@ fn config_print_shows_settings_but_no_secret() {
 fn json_logs_are_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
     // `user create` logs while migrating and creating; every line must be JSON.
-    let out = theatre()
-        .current_dir(dir.path())
+    let mut out = theatre();
+    out.current_dir(dir.path())
         .args([
             "user",
             "create",
@@ -75,14 +80,8 @@ fn json_logs_are_one_object_per_line() {
             "admin",
         ])
         .env("THEATRE_USER_PASSWORD", "ops-password-1")
-        .env("THEATRE_LOG_FORMAT", "json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .env("THEATRE_LOG_FORMAT", "json");
+    let out = succeed(&mut out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.lines().count() > 0, "something was logged");
     for line in stderr.lines() {
