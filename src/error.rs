@@ -86,33 +86,29 @@ fn classify_db_error(err: &DbErr) -> Option<AppError> {
 
 impl From<AppError> for Status {
     fn from(err: AppError) -> Self {
+        // The wire message of a client error is its Display text.
+        let message = err.to_string();
         match err {
-            AppError::InvalidArgument { field, reason } => {
-                let message = format!("{field}: {reason}");
-                Status::with_error_details(
-                    Code::InvalidArgument,
-                    message,
-                    ErrorDetails::with_bad_request_violation(field, reason),
-                )
-            }
+            AppError::InvalidArgument { field, reason } => Status::with_error_details(
+                Code::InvalidArgument,
+                message,
+                ErrorDetails::with_bad_request_violation(field, reason),
+            ),
             AppError::Unauthenticated(m) => Status::unauthenticated(m),
             AppError::PermissionDenied(m) => Status::permission_denied(m),
-            e @ AppError::NotFound { .. } => Status::not_found(e.to_string()),
+            AppError::NotFound { .. } => Status::not_found(message),
             AppError::AlreadyExists(m) => Status::already_exists(m),
             AppError::FailedPrecondition(m) => Status::failed_precondition(m),
-            e @ AppError::SeatsTaken(_) => {
-                let AppError::SeatsTaken(seats) = &e else {
-                    unreachable!()
-                };
+            AppError::SeatsTaken(seats) => {
                 let mut details = ErrorDetails::new();
                 for seat in seats {
                     details.add_precondition_failure_violation(
                         "SEAT_TAKEN",
-                        seat.clone(),
+                        seat,
                         "seat is already booked",
                     );
                 }
-                Status::with_error_details(Code::FailedPrecondition, e.to_string(), details)
+                Status::with_error_details(Code::FailedPrecondition, message, details)
             }
             AppError::Aborted(m) => Status::aborted(m),
             AppError::Unavailable(m) => Status::unavailable(m),

@@ -1,8 +1,8 @@
 //! Booking queries, including the seat-claim transaction.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, RelationTrait, Set,
     sea_query::{LockBehavior, LockType},
 };
 use uuid::Uuid;
@@ -16,7 +16,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     events::{self, Event},
-    ids::{BookingId, UserId},
+    ids::{BookingId, ShowId, UserId},
     proto,
 };
 
@@ -73,19 +73,19 @@ fn taken(seats: &[seat::Model]) -> Vec<String> {
 /// The show's seats among `wanted`, read without locks; refuses unknown and sold seats.
 async fn precheck_seats(
     conn: &impl ConnectionTrait,
-    show: &show::Model,
+    show: Uuid,
     wanted: &[String],
 ) -> AppResult<Vec<seat::Model>> {
     let seats = seat::Entity::find()
-        .filter(seat::Column::ShowId.eq(show.id))
+        .filter(seat::Column::ShowId.eq(show))
         .filter(seat::Column::SeatId.is_in(wanted.to_vec()))
         .all(conn)
         .await?;
     let unknown = missing(wanted, &seats);
     if !unknown.is_empty() {
         // The show may have been deleted (its seats cascaded) since it was read.
-        if show::Entity::find_by_id(show.id).one(conn).await?.is_none() {
-            return Err(AppError::not_found("show", show.id));
+        if show::Entity::find_by_id(show).one(conn).await?.is_none() {
+            return Err(AppError::not_found("show", show));
         }
         return Err(AppError::invalid(
             "seat_ids",
@@ -97,6 +97,37 @@ async fn precheck_seats(
         return Err(AppError::SeatsTaken(sold));
     }
     Ok(seats)
+}
+
+/// A show with what a booking snapshots of it.
+struct BookableShow {
+    id: Uuid,
+    starts_at: DateTime<Utc>,
+    movie_title: String,
+    theatre_name: String,
+}
+
+/// The show, its movie title and theatre name in one query.
+async fn bookable_show(conn: &impl ConnectionTrait, id: ShowId) -> AppResult<BookableShow> {
+    let row: Option<(Uuid, DateTime<Utc>, String, String)> = show::Entity::find_by_id(id.0)
+        .select_only()
+        .column(show::Column::Id)
+        .column(show::Column::StartsAt)
+        .column(movie::Column::Title)
+        .column(theatre::Column::Name)
+        .join(JoinType::InnerJoin, show::Relation::Movie.def())
+        .join(JoinType::InnerJoin, show::Relation::Theatre.def())
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let (id_found, starts_at, movie_title, theatre_name) =
+        row.ok_or_else(|| AppError::not_found("show", id))?;
+    Ok(BookableShow {
+        id: id_found,
+        starts_at,
+        movie_title,
+        theatre_name,
+    })
 }
 
 async fn claim_seats(
@@ -111,27 +142,14 @@ async fn claim_seats(
         return replay(existing, new);
     }
     // Read-only checks first, outside any write transaction or lock.
-    let show = show::Entity::find_by_id(new.show_id.0)
-        .one(db.conn())
-        .await?
-        .ok_or_else(|| AppError::not_found("show", new.show_id))?;
+    let show = bookable_show(db.conn(), new.show_id).await?;
     if show.starts_at <= now {
         return Err(AppError::FailedPrecondition(format!(
             "show {} has already started",
             new.show_id
         )));
     }
-    let priced = precheck_seats(db.conn(), &show, &new.seat_ids).await?;
-    let movie_title = movie::Entity::find_by_id(show.movie_id)
-        .one(db.conn())
-        .await?
-        .map(|m| m.title)
-        .unwrap_or_default();
-    let theatre_name = theatre::Entity::find_by_id(show.theatre_id)
-        .one(db.conn())
-        .await?
-        .map(|t| t.name)
-        .unwrap_or_default();
+    let priced = precheck_seats(db.conn(), show.id, &new.seat_ids).await?;
 
     let tx = db.begin_write().await?;
     // A share lock on the show makes a concurrent DeleteShow/DeleteMovie wait
@@ -150,8 +168,8 @@ async fn claim_seats(
         status: Set(Status::Confirmed),
         seat_ids: Set(new.seat_ids.join(",")),
         total_cents: Set(priced.iter().map(|s| s.price_cents).sum()),
-        movie_title: Set(movie_title),
-        theatre_name: Set(theatre_name),
+        movie_title: Set(show.movie_title.clone()),
+        theatre_name: Set(show.theatre_name.clone()),
         starts_at: Set(show.starts_at),
         idempotency_key: Set(new.idempotency_key.clone()),
         cancel_reason: Set(None),

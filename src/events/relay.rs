@@ -32,8 +32,8 @@ use rskafka::{
     record::Record,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, TransactionTrait,
     sea_query::{Expr, LockBehavior, LockType},
 };
 use tokio::sync::watch;
@@ -133,6 +133,7 @@ impl Relay {
                     self.stats.connected.store(true, Ordering::Relaxed);
                     backoff = self.config.poll_interval;
                     if published as u64 >= self.config.batch_size {
+                        self.refresh_backlog().await;
                         Duration::ZERO
                     } else {
                         self.config.poll_interval
@@ -145,12 +146,12 @@ impl Relay {
                         producers = None;
                         self.stats.connected.store(false, Ordering::Relaxed);
                     }
+                    self.refresh_backlog().await;
                     let wait = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     wait
                 }
             };
-            self.refresh_backlog().await;
             if last_prune.elapsed() >= PRUNE_EVERY.min(self.config.retention) {
                 last_prune = tokio::time::Instant::now();
                 self.prune().await;
@@ -182,6 +183,8 @@ impl Relay {
                 .transpose()?
                 .unwrap_or(false);
             if !leader {
+                // Another instance is relaying; its pass knows the backlog, this one counts.
+                self.refresh_backlog().await;
                 return Ok(0);
             }
             let rows = self.claim(&tx, true).await?;
@@ -267,6 +270,12 @@ impl Relay {
         self.stats
             .published
             .fetch_add(acked.len() as u64, Ordering::Relaxed);
+        // A short batch was every unpublished row, so what is left is known
+        // without a COUNT; after a full batch the loop counts.
+        if (rows.len() as u64) < self.config.batch_size {
+            let left = (rows.len() - acked.len()) as u64;
+            self.stats.backlog.store(left, Ordering::Relaxed);
+        }
         if let Some(oldest) = rows
             .iter()
             .filter(|r| acked.contains(&r.seq))
@@ -281,7 +290,7 @@ impl Relay {
     async fn refresh_backlog(&self) {
         let count = outbox_event::Entity::find()
             .filter(outbox_event::Column::PublishedAt.is_null())
-            .count_rows(self.db.conn())
+            .count(self.db.conn())
             .await;
         if let Ok(count) = count {
             self.stats.backlog.store(count, Ordering::Relaxed);
@@ -309,17 +318,6 @@ impl Relay {
             Ok(n) => tracing::info!(pruned = n, "pruned published outbox events"),
             Err(e) => tracing::warn!(error = %e, "pruning the outbox failed"),
         }
-    }
-}
-
-trait CountRows {
-    async fn count_rows(self, conn: &impl ConnectionTrait) -> Result<u64, sea_orm::DbErr>;
-}
-
-impl CountRows for sea_orm::Select<outbox_event::Entity> {
-    async fn count_rows(self, conn: &impl ConnectionTrait) -> Result<u64, sea_orm::DbErr> {
-        use sea_orm::PaginatorTrait;
-        self.count(conn).await
     }
 }
 

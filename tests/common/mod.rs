@@ -262,11 +262,10 @@ impl TestApp {
     }
 
     /// Rows in a table, read straight from the database.
-    pub async fn count<E: EntityTrait>(&self, entity: E) -> u64
+    pub async fn count<E: EntityTrait>(&self, _table: E) -> u64
     where
         E::Model: Sync,
     {
-        let _ = entity;
         E::find()
             .count(self.server.db().conn())
             .await
