@@ -17,6 +17,13 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub open: u64,
+    pub idle: u64,
+    pub max: u64,
+}
+
 #[derive(Clone)]
 pub struct Database {
     conn: DatabaseConnection,
@@ -28,6 +35,7 @@ pub struct Database {
     /// needs neither: row locks order its writers.
     write_gate: Option<Arc<Mutex<()>>>,
     statements: Arc<AtomicU64>,
+    max_connections: u32,
 }
 
 impl Database {
@@ -59,6 +67,7 @@ impl Database {
             conn,
             write_gate,
             statements,
+            max_connections,
         })
     }
 
@@ -70,6 +79,25 @@ impl Database {
     /// tests use it to prove a read was served without the database.
     pub fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// Connections open and idle in the pool, and its configured maximum.
+    pub fn pool_usage(&self) -> PoolUsage {
+        let (open, idle) = match self.backend() {
+            DbBackend::Postgres => {
+                let pool = self.conn.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => {
+                let pool = self.conn.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        };
+        PoolUsage {
+            open: u64::from(open),
+            idle: idle as u64,
+            max: u64::from(self.max_connections),
+        }
     }
 
     pub fn backend(&self) -> DbBackend {

@@ -29,6 +29,15 @@ pub enum AppError {
     Aborted(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Refused to protect the service (overload, login throttling); the
+    /// client may retry after `retry_after`.
+    #[error("{message}")]
+    ResourceExhausted {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    #[error("{0}")]
+    DeadlineExceeded(String),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
     #[error("{0}")]
@@ -112,6 +121,12 @@ impl From<AppError> for Status {
             }
             AppError::Aborted(m) => Status::aborted(m),
             AppError::Unavailable(m) => Status::unavailable(m),
+            AppError::ResourceExhausted { retry_after, .. } => Status::with_error_details(
+                Code::ResourceExhausted,
+                message,
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
+            AppError::DeadlineExceeded(m) => Status::deadline_exceeded(m),
             AppError::Database(db) => match classify_db_error(&db) {
                 Some(mapped) => {
                     tracing::warn!(error = %db, "retryable database error");

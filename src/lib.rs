@@ -14,6 +14,8 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod ids;
+pub mod limits;
+pub mod metrics;
 pub mod server;
 pub mod telemetry;
 pub mod validate;

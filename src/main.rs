@@ -93,7 +93,7 @@ impl From<RoleArg> for Role {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config = Config::from_env()?;
+    let config = Config::load()?;
     // Logs go to stderr: stdout is for command output such as `events tail`.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(

@@ -26,6 +26,12 @@ use crate::{
     error::AppError,
     events::{Relay, RelayCounts, RelayStats},
     health::{HealthMonitor, report_shutting_down},
+    limits::LimitLayer,
+    metrics::{
+        Metrics,
+        exporter::{self, Exporter},
+        rpc::RpcMetricsLayer,
+    },
     proto::{
         self, auth_service_server::AuthServiceServer, booking_service_server::BookingServiceServer,
         catalog_service_server::CatalogServiceServer,
@@ -41,6 +47,11 @@ pub enum StartError {
     Key(#[from] KeyError),
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
+    #[error("metrics listener (THEATRE_METRICS_ADDR={addr}): {error}")]
+    MetricsListen {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
     #[error("admin bootstrap (THEATRE_ADMIN_EMAIL/THEATRE_ADMIN_PASSWORD): {0}")]
     Bootstrap(AppError),
     #[error("cache (REDIS_URL): {0}")]
@@ -151,6 +162,8 @@ impl App {
 
         let cache = Cache::connect(&config.cache).await?;
         let (health, health_service) = tonic_health::server::health_reporter();
+        let metrics = Metrics::default();
+        let max_message = config.limits.max_message_bytes;
 
         // Outermost first: CORS answers browser preflights before anything else,
         // grpc-web is translated to gRPC, then every call is authorised.
@@ -164,26 +177,41 @@ impl App {
             .layer(telemetry::set_request_id())
             .layer(telemetry::propagate_request_id())
             .layer(telemetry::trace_rpcs())
+            .layer(RpcMetricsLayer::new(metrics.clone()))
+            // Shed before authenticating: under overload, refusing is the cheapest answer.
+            .layer(LimitLayer::new(config.limits, metrics.clone()))
             .layer(AuthLayer::new(tokens.clone()))
             .add_service(health_service)
             .add_service(reflection().build_v1()?)
             // v1alpha too: many grpcurl and IDE builds still only speak it.
             .add_service(reflection().build_v1alpha()?)
-            .add_service(AuthServiceServer::new(AuthApi::new(
-                db.clone(),
-                tokens,
-                clock.clone(),
-            )))
-            .add_service(CatalogServiceServer::new(CatalogApi::new(
-                db.clone(),
-                cache.clone(),
-                clock.clone(),
-            )))
-            .add_service(BookingServiceServer::new(BookingApi::new(
-                db.clone(),
-                cache.clone(),
-                clock,
-            )));
+            .add_service(
+                AuthServiceServer::new(AuthApi::new(
+                    db.clone(),
+                    tokens,
+                    clock.clone(),
+                    config.login_throttle,
+                    metrics.clone(),
+                ))
+                .max_decoding_message_size(max_message),
+            )
+            .add_service(
+                CatalogServiceServer::new(CatalogApi::new(
+                    db.clone(),
+                    cache.clone(),
+                    clock.clone(),
+                ))
+                .max_decoding_message_size(max_message),
+            )
+            .add_service(
+                BookingServiceServer::new(BookingApi::new(
+                    db.clone(),
+                    cache.clone(),
+                    clock.clone(),
+                    metrics.clone(),
+                ))
+                .max_decoding_message_size(max_message),
+            );
 
         let (stop_relay, relay_stopped) = watch::channel(false);
         let relay = if config.kafka.brokers.is_empty() {
@@ -207,6 +235,33 @@ impl App {
         monitor.check().await;
         let monitor = tokio::spawn(monitor.run(monitor_stopped));
 
+        let exporter = Arc::new(Exporter {
+            metrics,
+            db: db.clone(),
+            cache: cache.clone(),
+            relay: relay.as_ref().map(|(stats, _)| stats.clone()),
+            clock,
+        });
+        let (stop_metrics, metrics_stopped) = watch::channel(false);
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|error| StartError::MetricsListen { addr, error })?,
+            ),
+            None => None,
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(listener) => Some(listener.local_addr()?),
+            None => None,
+        };
+        let metrics_task = metrics_listener.map(|listener| {
+            let mut stopped = metrics_stopped;
+            tokio::spawn(exporter::serve(listener, exporter, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        });
+
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -218,9 +273,12 @@ impl App {
                 })
                 .await
         });
-        tracing::info!(%addr, backend = ?db.backend(), cache = cache.enabled(), "theatre serving");
+        tracing::info!(%addr, metrics = ?metrics_addr, backend = ?db.backend(), cache = cache.enabled(), "theatre serving");
         Ok(RunningServer {
             addr,
+            metrics_addr,
+            stop_metrics,
+            metrics_task,
             cache,
             relay,
             stop_relay,
@@ -238,6 +296,9 @@ impl App {
 /// A started server; dropping it leaves the server running until the runtime ends.
 pub struct RunningServer {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    stop_metrics: watch::Sender<bool>,
+    metrics_task: Option<JoinHandle<std::io::Result<()>>>,
     cache: Cache,
     relay: Option<(Arc<RelayStats>, JoinHandle<()>)>,
     stop_relay: watch::Sender<bool>,
@@ -253,6 +314,11 @@ pub struct RunningServer {
 impl RunningServer {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served; `None` when `THEATRE_METRICS_ADDR=off`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The database the server uses (tests inspect rows through it).
@@ -303,6 +369,11 @@ impl RunningServer {
                 .is_err()
         {
             tracing::warn!("outbox relay did not stop within 10s");
+        }
+        // Scrapes keep working while calls drain and the relay flushes.
+        let _ = self.stop_metrics.send(true);
+        if let Some(task) = self.metrics_task.take() {
+            let _ = task.await;
         }
         if let Err(e) = self.db.close().await {
             tracing::warn!(error = %e, "closing the database pool failed");

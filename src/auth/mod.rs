@@ -3,6 +3,7 @@ pub mod layer;
 pub mod password;
 pub mod repo;
 pub mod service;
+pub mod throttle;
 pub mod token;
 pub mod validate;
 

@@ -7,6 +7,7 @@ use super::{
     layer::caller,
     password,
     repo::{self, NewUser},
+    throttle::{LoginThrottle, ThrottlePolicy},
     token::TokenIssuer,
     validate,
 };
@@ -16,6 +17,7 @@ use crate::{
     entity::user::{self, Role},
     error::{AppError, AppResult},
     ids::UserId,
+    metrics::Metrics,
     proto::{self, auth_service_server::AuthService},
     wire::timestamp,
 };
@@ -24,11 +26,40 @@ pub struct AuthApi {
     db: Database,
     tokens: Arc<TokenIssuer>,
     clock: Arc<dyn Clock>,
+    throttle: LoginThrottle,
+    metrics: Metrics,
 }
 
 impl AuthApi {
-    pub fn new(db: Database, tokens: Arc<TokenIssuer>, clock: Arc<dyn Clock>) -> Self {
-        Self { db, tokens, clock }
+    pub fn new(
+        db: Database,
+        tokens: Arc<TokenIssuer>,
+        clock: Arc<dyn Clock>,
+        throttle: ThrottlePolicy,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            db,
+            tokens,
+            throttle: LoginThrottle::new(throttle, clock.clone()),
+            clock,
+            metrics,
+        }
+    }
+
+    /// The user whose password this is; UNAUTHENTICATED for a wrong email or password.
+    /// Unknown emails are checked against a dummy hash, so the time taken
+    /// does not tell which accounts exist.
+    async fn check_password(&self, email: &str, password: String) -> AppResult<user::Model> {
+        let user = repo::find_by_email(self.db.conn(), email).await?;
+        let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+        let matched = password::verify(password, stored_hash).await?;
+        match user {
+            Some(user) if matched => Ok(user),
+            _ => Err(AppError::Unauthenticated(
+                "invalid email or password".into(),
+            )),
+        }
     }
 }
 
@@ -99,15 +130,29 @@ impl AuthService for AuthApi {
         &self,
         request: Request<proto::LoginRequest>,
     ) -> Result<Response<proto::LoginResponse>, Status> {
+        let peer = request.remote_addr().map(|addr| addr.ip());
         let req = request.into_inner();
         let email = validate::email(&req.email)?;
         let password = validate::login_password(&req.password)?;
-        let user = repo::find_by_email(self.db.conn(), &email).await?;
-        let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-        if !password::verify(password, stored_hash).await? {
-            return Err(AppError::Unauthenticated("invalid email or password".into()).into());
+        if let Err((scope, refused)) = self.throttle.admit(&email, peer) {
+            self.metrics.login_throttled(scope.label());
+            tracing::warn!(scope = scope.label(), peer = ?peer, "login throttled");
+            return Err(refused.into());
         }
-        let user = user.expect("verify only succeeds for an existing user");
+        let user = match self.check_password(&email, password).await {
+            Ok(user) => {
+                self.throttle.succeeded(&email, peer);
+                user
+            }
+            Err(err @ AppError::Unauthenticated(_)) => {
+                self.metrics.login_failed();
+                return Err(err.into());
+            }
+            Err(err) => {
+                self.throttle.refund(&email, peer);
+                return Err(err.into());
+            }
+        };
         let issued = self.tokens.issue(UserId(user.id), user.role)?;
         Ok(Response::new(proto::LoginResponse {
             access_token: issued.token,

@@ -13,7 +13,9 @@ use crate::{
     clock::Clock,
     db::Database,
     entity::booking,
+    error::{AppError, AppResult},
     ids::{BookingId, ShowId},
+    metrics::Metrics,
     proto::{self, booking_service_server::BookingService},
     wire::timestamp,
 };
@@ -22,11 +24,46 @@ pub struct BookingApi {
     db: Database,
     cache: Cache,
     clock: Arc<dyn Clock>,
+    metrics: Metrics,
+}
+
+/// Why a booking was refused, as the `reason` label of `theatre_bookings_failed_total`.
+fn failure_reason(err: &AppError) -> &'static str {
+    match err {
+        AppError::SeatsTaken(_) => "seats_taken",
+        AppError::NotFound { .. } => "show_not_found",
+        AppError::FailedPrecondition(_) => "show_started",
+        AppError::InvalidArgument { .. } => "invalid_argument",
+        AppError::Unauthenticated(_) | AppError::PermissionDenied(_) => "unauthenticated",
+        AppError::AlreadyExists(_) | AppError::Aborted(_) => "conflict",
+        AppError::Unavailable(_)
+        | AppError::ResourceExhausted { .. }
+        | AppError::DeadlineExceeded(_) => "unavailable",
+        AppError::Database(_) | AppError::Internal(_) => "internal",
+    }
 }
 
 impl BookingApi {
-    pub fn new(db: Database, cache: Cache, clock: Arc<dyn Clock>) -> Self {
-        Self { db, cache, clock }
+    pub fn new(db: Database, cache: Cache, clock: Arc<dyn Clock>, metrics: Metrics) -> Self {
+        Self {
+            db,
+            cache,
+            clock,
+            metrics,
+        }
+    }
+
+    async fn book(
+        &self,
+        request: &Request<proto::CreateBookingRequest>,
+    ) -> AppResult<booking::Model> {
+        let caller = caller(request)?;
+        let new = validate::new_booking(request.get_ref())?;
+        let booking =
+            repo::create_booking(&self.db, caller.user_id, &new, self.clock.now()).await?;
+        self.seats_changed(new.show_id).await;
+        tracing::info!(booking_id = %booking.id, show_id = %new.show_id, seats = new.seat_ids.len(), "booking confirmed");
+        Ok(booking)
     }
 
     /// Seat maps and availability counts of `show` are stale after a claim or release.
@@ -68,12 +105,16 @@ impl BookingService for BookingApi {
         &self,
         request: Request<proto::CreateBookingRequest>,
     ) -> Result<Response<proto::CreateBookingResponse>, Status> {
-        let caller = caller(&request)?;
-        let new = validate::new_booking(request.get_ref())?;
-        let booking =
-            repo::create_booking(&self.db, caller.user_id, &new, self.clock.now()).await?;
-        self.seats_changed(new.show_id).await;
-        tracing::info!(booking_id = %booking.id, show_id = %new.show_id, seats = new.seat_ids.len(), "booking confirmed");
+        let booking = match self.book(&request).await {
+            Ok(booking) => {
+                self.metrics.booking_confirmed();
+                booking
+            }
+            Err(err) => {
+                self.metrics.booking_failed(failure_reason(&err));
+                return Err(err.into());
+            }
+        };
         Ok(Response::new(proto::CreateBookingResponse {
             booking: Some(booking_to_proto(booking)),
         }))
@@ -113,6 +154,7 @@ impl BookingService for BookingApi {
             self.seats_changed(ShowId(show)).await;
         }
         tracing::info!(booking_id = %id, "booking cancelled by user");
+        self.metrics.booking_cancelled();
         Ok(Response::new(proto::CancelBookingResponse {
             booking: Some(booking_to_proto(booking)),
         }))

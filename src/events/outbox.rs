@@ -1,7 +1,10 @@
 //! The outbox writer.
 use chrono::{DateTime, Utc};
 use prost::Message;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, NotSet, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, PaginatorTrait,
+    QueryFilter, QueryOrder, Set,
+};
 
 use crate::{entity::outbox_event, error::AppResult, proto, wire::timestamp};
 
@@ -64,4 +67,28 @@ pub async fn record(
     .insert(conn)
     .await?;
     Ok(())
+}
+
+/// Events not yet acknowledged by the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unpublished {
+    pub count: u64,
+    /// When the oldest of them was written; `None` when there are none.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+pub async fn unpublished(conn: &impl ConnectionTrait) -> Result<Unpublished, sea_orm::DbErr> {
+    let pending =
+        || outbox_event::Entity::find().filter(outbox_event::Column::PublishedAt.is_null());
+    let count = pending().count(conn).await?;
+    let oldest = if count == 0 {
+        None
+    } else {
+        pending()
+            .order_by_asc(outbox_event::Column::Seq)
+            .one(conn)
+            .await?
+            .map(|event| event.created_at)
+    };
+    Ok(Unpublished { count, oldest })
 }

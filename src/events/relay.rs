@@ -32,8 +32,8 @@ use rskafka::{
     record::Record,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement, TransactionTrait,
     sea_query::{Expr, LockBehavior, LockType},
 };
 use tokio::sync::watch;
@@ -288,12 +288,8 @@ impl Relay {
     }
 
     async fn refresh_backlog(&self) {
-        let count = outbox_event::Entity::find()
-            .filter(outbox_event::Column::PublishedAt.is_null())
-            .count(self.db.conn())
-            .await;
-        if let Ok(count) = count {
-            self.stats.backlog.store(count, Ordering::Relaxed);
+        if let Ok(pending) = super::outbox::unpublished(self.db.conn()).await {
+            self.stats.backlog.store(pending.count, Ordering::Relaxed);
         }
     }
 

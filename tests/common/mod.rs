@@ -138,6 +138,9 @@ impl TestApp {
             health_interval: Duration::from_millis(50),
             shutdown_grace: Duration::from_secs(2),
             log_format: Default::default(),
+            metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
+            limits: Default::default(),
+            login_throttle: Default::default(),
         };
         configure(&mut config);
         let clock = ManualClock::new(Utc::now());
@@ -169,6 +172,11 @@ impl TestApp {
             .start()
             .await
             .expect("sibling starts")
+    }
+
+    /// The Prometheus text from the metrics listener.
+    pub async fn scrape(&self) -> Metrics {
+        scrape(self.server.metrics_addr().expect("metrics enabled")).await
     }
 
     pub fn channel(&self) -> Channel {
@@ -697,4 +705,48 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A scraped `/metrics` page.
+pub struct Metrics(pub String);
+
+impl Metrics {
+    /// The value of the sample written exactly as `series` (name and labels),
+    /// or 0 when the series has not appeared yet.
+    pub fn value(&self, series: &str) -> f64 {
+        self.0
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .find_map(|line| {
+                let (name, value) = line.rsplit_once(' ')?;
+                (name == series).then(|| value.parse().expect("numeric sample"))
+            })
+            .unwrap_or(0.0)
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.lines().any(|line| line.starts_with(name))
+    }
+}
+
+/// `GET /metrics` over plain HTTP/1.1, as Prometheus scrapes it.
+pub async fn scrape(addr: std::net::SocketAddr) -> Metrics {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("metrics listener");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: theatre\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    Metrics(body.to_owned())
 }

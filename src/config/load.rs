@@ -1,248 +1,73 @@
-//! One typed configuration, read from the environment with defaults that run
-//! the embedded setup (SQLite file, generated token key) with no settings at all.
+//! Reading the settings: defaults, then the config file, then the environment.
 use std::{
-    net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
 };
 
-#[derive(Debug, thiserror::Error)]
-#[error("invalid setting {name}={value:?}: {reason}")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub value: String,
-    pub reason: String,
-}
+use super::*;
 
-/// Where the PASETO signing key comes from.
-#[derive(Clone)]
-pub enum TokenKeySource {
-    /// A PASERK `k4.secret.…` string given directly.
-    Paserk(String),
-    /// A file holding the PASERK; created with a fresh key when missing.
-    File(PathBuf),
-}
-
-impl std::fmt::Debug for TokenKeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Paserk(_) => f.write_str("Paserk(<redacted>)"),
-            Self::File(path) => f.debug_tuple("File").field(path).finish(),
-        }
-    }
-}
-
-/// An administrator ensured at start-up (created, or promoted if the email exists).
-#[derive(Clone)]
-pub struct AdminBootstrap {
-    pub email: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for AdminBootstrap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminBootstrap")
-            .field("email", &self.email)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
-
-/// The Redis read-through cache. Without a URL caching is off.
-#[derive(Clone)]
-pub struct CacheConfig {
-    /// `REDIS_URL`, e.g. `redis://127.0.0.1:6379`.
-    pub redis_url: Option<String>,
-    /// `THEATRE_CACHE_PREFIX`: prepended to every key (several deployments can share a Redis).
-    pub prefix: String,
-    /// `THEATRE_CACHE_TIMEOUT_MS`: how long one Redis command may take before the
-    /// request falls back to the database.
-    pub timeout: Duration,
-    /// `THEATRE_CACHE_MOVIE_TTL_MS`: GetMovie and ListMovies pages.
-    pub movie_ttl: Duration,
-    /// `THEATRE_CACHE_SHOW_TTL_MS`: GetShow and ListShows.
-    pub show_ttl: Duration,
-    /// `THEATRE_CACHE_SEAT_MAP_TTL_MS`: GetSeatMap.
-    pub seat_map_ttl: Duration,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        Self {
-            redis_url: None,
-            prefix: "theatre:".into(),
-            timeout: Duration::from_millis(20),
-            movie_ttl: Duration::from_secs(300),
-            show_ttl: Duration::from_secs(60),
-            seat_map_ttl: Duration::from_secs(5),
-        }
-    }
-}
-
-impl std::fmt::Debug for CacheConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // A Redis URL may carry a password.
-        f.debug_struct("CacheConfig")
-            .field("redis_url", &self.redis_url.as_ref().map(|_| "<redacted>"))
-            .field("prefix", &self.prefix)
-            .field("timeout", &self.timeout)
-            .field("movie_ttl", &self.movie_ttl)
-            .field("show_ttl", &self.show_ttl)
-            .field("seat_map_ttl", &self.seat_map_ttl)
-            .finish()
-    }
-}
-
-/// The Kafka relay of the event outbox. Without brokers events wait in the outbox.
-#[derive(Debug, Clone)]
-pub struct KafkaConfig {
-    /// `KAFKA_BROKERS`: comma-separated `host:port` bootstrap brokers.
-    pub brokers: Vec<String>,
-    /// `THEATRE_KAFKA_TOPIC_CATALOG`: movie and show events.
-    pub catalog_topic: String,
-    /// `THEATRE_KAFKA_TOPIC_BOOKINGS`: booking events.
-    pub bookings_topic: String,
-    /// `THEATRE_KAFKA_PARTITIONS`: partitions of topics the relay creates.
-    pub partitions: i32,
-    /// `THEATRE_OUTBOX_BATCH`: events per relay batch.
-    pub batch_size: u64,
-    /// `THEATRE_OUTBOX_POLL_MS`: pause between relay polls when the outbox is empty.
-    pub poll_interval: Duration,
-    /// `THEATRE_OUTBOX_RETENTION_SECS`: published events older than this are pruned.
-    pub retention: Duration,
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        Self {
-            brokers: Vec::new(),
-            catalog_topic: "theatre.movies".into(),
-            bookings_topic: "theatre.bookings".into(),
-            partitions: 3,
-            batch_size: 500,
-            poll_interval: Duration::from_millis(100),
-            retention: Duration::from_secs(7 * 24 * 3600),
-        }
-    }
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
-}
-
-/// Which browser origins may call the service through grpc-web.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CorsOrigins {
-    /// No cross-origin calls (the default with PostgreSQL, i.e. in production).
-    None,
-    /// `http(s)://localhost` and `127.0.0.1` on any port (the embedded default, for local frontends).
-    Localhost,
-    /// Exactly these origins.
-    List(Vec<String>),
-}
-
-#[derive(Clone)]
-pub struct Config {
-    /// `THEATRE_ADDR`: gRPC listen address.
-    pub addr: SocketAddr,
-    /// `DATABASE_URL`: `sqlite://…` or `postgres://…`.
-    pub database_url: String,
-    /// `THEATRE_DB_MAX_CONNECTIONS`: connection pool size.
-    pub db_max_connections: u32,
-    /// `THEATRE_TOKEN_KEY` or `THEATRE_TOKEN_KEY_FILE`.
-    pub token_key: TokenKeySource,
-    /// `THEATRE_TOKEN_TTL_SECS`: lifetime of access tokens.
-    pub token_ttl: Duration,
-    /// `THEATRE_ADMIN_EMAIL` + `THEATRE_ADMIN_PASSWORD`.
-    pub bootstrap_admin: Option<AdminBootstrap>,
-    pub cache: CacheConfig,
-    pub kafka: KafkaConfig,
-    /// `THEATRE_CORS_ORIGINS`: comma-separated origins allowed to use grpc-web.
-    pub cors_origins: CorsOrigins,
-    /// `THEATRE_HEALTH_INTERVAL_MS`: how often dependencies are checked for health.
-    pub health_interval: Duration,
-    /// `THEATRE_SHUTDOWN_GRACE_MS`: how long in-flight calls may run after a
-    /// shutdown starts before their connections are dropped.
-    pub shutdown_grace: Duration,
-    /// `THEATRE_LOG_FORMAT`: `text` or `json`.
-    pub log_format: LogFormat,
-}
-
-/// `scheme://user:password@host/…` with the password replaced.
-pub fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, None), |(a, p)| (a, Some(p)));
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-    let redacted = if userinfo.contains(':') {
-        format!("{user}:<redacted>")
-    } else {
-        user.to_owned()
-    };
-    match path {
-        Some(path) => format!("{scheme}://{redacted}@{host}/{path}"),
-        None => format!("{scheme}://{redacted}@{host}"),
-    }
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("addr", &self.addr)
-            .field("database_url", &redact_url_password(&self.database_url))
-            .field("db_max_connections", &self.db_max_connections)
-            .field("token_key", &self.token_key)
-            .field("token_ttl", &self.token_ttl)
-            .field("bootstrap_admin", &self.bootstrap_admin)
-            .field("cache", &self.cache)
-            .field("kafka", &self.kafka)
-            .field("cors_origins", &self.cors_origins)
-            .field("health_interval", &self.health_interval)
-            .field("shutdown_grace", &self.shutdown_grace)
-            .field("log_format", &self.log_format)
-            .finish()
-    }
-}
-
-pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://theatre.db?mode=rwc";
-pub const DEFAULT_TOKEN_KEY_FILE: &str = "theatre.key";
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            addr: DEFAULT_ADDR.parse().expect("default address parses"),
-            database_url: DEFAULT_DATABASE_URL.to_owned(),
-            db_max_connections: 10,
-            token_key: TokenKeySource::File(PathBuf::from(DEFAULT_TOKEN_KEY_FILE)),
-            token_ttl: Duration::from_secs(3600),
-            bootstrap_admin: None,
-            cache: CacheConfig::default(),
-            kafka: KafkaConfig::default(),
-            cors_origins: CorsOrigins::Localhost,
-            health_interval: Duration::from_secs(2),
-            shutdown_grace: Duration::from_secs(10),
-            log_format: LogFormat::Text,
-        }
-    }
-}
+/// Every setting, as its environment variable. In `theatre.toml` the same
+/// setting is the name in lower case without the `THEATRE_` prefix.
+pub const SETTINGS: &[&str] = &[
+    "THEATRE_CONFIG",
+    "THEATRE_ADDR",
+    "DATABASE_URL",
+    "THEATRE_DB_MAX_CONNECTIONS",
+    "THEATRE_TOKEN_KEY",
+    "THEATRE_TOKEN_KEY_FILE",
+    "THEATRE_TOKEN_TTL_SECS",
+    "THEATRE_ADMIN_EMAIL",
+    "THEATRE_ADMIN_PASSWORD",
+    "THEATRE_CORS_ORIGINS",
+    "REDIS_URL",
+    "THEATRE_CACHE_PREFIX",
+    "THEATRE_CACHE_TIMEOUT_MS",
+    "THEATRE_CACHE_MOVIE_TTL_MS",
+    "THEATRE_CACHE_SHOW_TTL_MS",
+    "THEATRE_CACHE_SEAT_MAP_TTL_MS",
+    "KAFKA_BROKERS",
+    "THEATRE_KAFKA_TOPIC_CATALOG",
+    "THEATRE_KAFKA_TOPIC_BOOKINGS",
+    "THEATRE_KAFKA_PARTITIONS",
+    "THEATRE_OUTBOX_BATCH",
+    "THEATRE_OUTBOX_POLL_MS",
+    "THEATRE_OUTBOX_RETENTION_SECS",
+    "THEATRE_HEALTH_INTERVAL_MS",
+    "THEATRE_SHUTDOWN_GRACE_MS",
+    "THEATRE_LOG_FORMAT",
+    "THEATRE_METRICS_ADDR",
+    "THEATRE_MAX_MESSAGE_BYTES",
+    "THEATRE_RPC_DEADLINE_MS",
+    "THEATRE_MAX_IN_FLIGHT",
+    "THEATRE_MAX_QUEUED",
+    "THEATRE_LOGIN_FAILURES_PER_EMAIL",
+    "THEATRE_LOGIN_FAILURES_PER_PEER",
+    "THEATRE_LOGIN_WINDOW_SECS",
+];
 
 impl Config {
-    /// Defaults overridden by the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// Defaults < config file < process environment. The file is
+    /// `THEATRE_CONFIG` if set (it must exist), else `theatre.toml` in the
+    /// working directory if there is one.
+    pub fn load() -> Result<Self, ConfigError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let file = ConfigFile::locate(env("THEATRE_CONFIG"))?;
+        Self::from_sources(env, file.as_ref())
+    }
+
+    /// Defaults < `file` < `env`; an error from a file value says where it came from.
+    pub fn from_sources(
+        env: impl Fn(&str) -> Option<String>,
+        file: Option<&ConfigFile>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env(name).or_else(|| file?.get(name))).map_err(|mut err| {
+            if let Some(file) =
+                file.filter(|f| env(err.name).is_none() && f.get(err.name).is_some())
+            {
+                err.reason = format!("{} (from {})", err.reason, file.describe(err.name));
+            }
+            err
+        })
     }
 
     /// Defaults overridden by `lookup` (the environment, or a map in tests).
@@ -326,15 +151,7 @@ impl Config {
             ),
         ] {
             if let Some(ms) = lookup(name) {
-                let ms: u64 = parse_setting(name, &ms)?;
-                if ms == 0 {
-                    return Err(ConfigError {
-                        name,
-                        value: ms.to_string(),
-                        reason: "must be at least 1".into(),
-                    });
-                }
-                *slot = Duration::from_millis(ms);
+                *slot = Duration::from_millis(parse_at_least(name, &ms, 1)?);
             }
         }
         if let Some(ms) = lookup("THEATRE_HEALTH_INTERVAL_MS") {
@@ -358,6 +175,13 @@ impl Config {
                 }
             };
         }
+        config.metrics_addr = match lookup("THEATRE_METRICS_ADDR") {
+            Some(off) if off.is_empty() || off.eq_ignore_ascii_case("off") => None,
+            Some(addr) => Some(parse_setting("THEATRE_METRICS_ADDR", &addr)?),
+            None => config.metrics_addr,
+        };
+        read_limits(&lookup, &mut config.limits)?;
+        read_throttle(&lookup, &mut config.login_throttle)?;
         if let Some(brokers) = lookup("KAFKA_BROKERS") {
             config.kafka.brokers = brokers
                 .split(',')
@@ -411,6 +235,59 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+fn read_limits(
+    lookup: &impl Fn(&str) -> Option<String>,
+    limits: &mut Limits,
+) -> Result<(), ConfigError> {
+    if let Some(n) = lookup("THEATRE_MAX_MESSAGE_BYTES") {
+        limits.max_message_bytes = parse_at_least("THEATRE_MAX_MESSAGE_BYTES", &n, 1024)?;
+    }
+    if let Some(ms) = lookup("THEATRE_RPC_DEADLINE_MS") {
+        limits.rpc_deadline =
+            Duration::from_millis(parse_at_least("THEATRE_RPC_DEADLINE_MS", &ms, 1)?);
+    }
+    if let Some(n) = lookup("THEATRE_MAX_IN_FLIGHT") {
+        limits.max_in_flight = parse_at_least("THEATRE_MAX_IN_FLIGHT", &n, 1)?;
+    }
+    if let Some(n) = lookup("THEATRE_MAX_QUEUED") {
+        limits.max_queued = parse_setting("THEATRE_MAX_QUEUED", &n)?;
+    }
+    Ok(())
+}
+
+fn read_throttle(
+    lookup: &impl Fn(&str) -> Option<String>,
+    throttle: &mut ThrottlePolicy,
+) -> Result<(), ConfigError> {
+    if let Some(n) = lookup("THEATRE_LOGIN_FAILURES_PER_EMAIL") {
+        throttle.per_email = parse_setting("THEATRE_LOGIN_FAILURES_PER_EMAIL", &n)?;
+    }
+    if let Some(n) = lookup("THEATRE_LOGIN_FAILURES_PER_PEER") {
+        throttle.per_peer = parse_setting("THEATRE_LOGIN_FAILURES_PER_PEER", &n)?;
+    }
+    if let Some(secs) = lookup("THEATRE_LOGIN_WINDOW_SECS") {
+        throttle.window =
+            Duration::from_secs(parse_at_least("THEATRE_LOGIN_WINDOW_SECS", &secs, 1)?);
+    }
+    Ok(())
+}
+
+fn parse_at_least<T>(name: &'static str, value: &str, min: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    T::Err: std::fmt::Display,
+{
+    let parsed: T = parse_setting(name, value)?;
+    if parsed < min {
+        return Err(ConfigError {
+            name,
+            value: value.to_owned(),
+            reason: format!("must be at least {min}"),
+        });
+    }
+    Ok(parsed)
 }
 
 /// The generated key lives beside a SQLite database file (so the two move
@@ -562,5 +439,101 @@ mod tests {
             config(&[("THEATRE_TOKEN_KEY", "k4.secret.SECRET")]).unwrap()
         );
         assert!(!debug.contains("SECRET"), "secrets are redacted in Debug");
+    }
+
+    fn file(text: &str) -> Result<ConfigFile, ConfigError> {
+        ConfigFile::parse(Path::new("theatre.toml"), text)
+    }
+
+    #[test]
+    fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
+        let f = file(
+            r#"
+            addr = "127.0.0.1:6000"
+            database_url = "postgres://u@h/db"
+            kafka_brokers = ["k1:9092", "k2:9092"]
+            rpc_deadline_ms = 2500
+            metrics_addr = "off"
+            "#,
+        )
+        .unwrap();
+        let env = |name: &str| (name == "THEATRE_ADDR").then(|| "127.0.0.1:7000".to_owned());
+        let c = Config::from_sources(env, Some(&f)).unwrap();
+        assert_eq!(c.addr, "127.0.0.1:7000".parse().unwrap(), "env wins");
+        assert_eq!(c.database_url, "postgres://u@h/db", "file beats default");
+        assert_eq!(c.kafka.brokers, ["k1:9092", "k2:9092"]);
+        assert_eq!(c.limits.rpc_deadline, Duration::from_millis(2500));
+        assert_eq!(c.metrics_addr, None);
+        assert_eq!(
+            c.cache.prefix, "theatre:",
+            "untouched settings keep defaults"
+        );
+    }
+
+    #[test]
+    fn file_mistakes_name_the_key_and_the_file() {
+        let err = file("adr = \"x\"").unwrap_err();
+        assert_eq!(err.name, "THEATRE_CONFIG");
+        assert!(err.reason.contains("unknown setting `adr`"), "{err}");
+        let err = file("addr = [").unwrap_err();
+        assert_eq!(err.name, "THEATRE_CONFIG");
+        let f = file("max_in_flight = 0").unwrap();
+        let err = Config::from_sources(|_| None, Some(&f)).unwrap_err();
+        assert_eq!(err.name, "THEATRE_MAX_IN_FLIGHT");
+        assert!(
+            err.to_string().contains("`max_in_flight` in theatre.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_setting_read_is_listed() {
+        let asked = std::sync::Mutex::new(Vec::new());
+        Config::from_lookup(|name| {
+            asked.lock().unwrap().push(name.to_owned());
+            None
+        })
+        .unwrap();
+        let mut asked = asked.into_inner().unwrap();
+        asked.push("THEATRE_CONFIG".into());
+        asked.sort();
+        asked.dedup();
+        let mut listed: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(asked, listed);
+    }
+
+    #[test]
+    fn every_setting_is_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        for setting in SETTINGS {
+            assert!(
+                readme.contains(&format!("`{setting}`")),
+                "{setting} is missing from the README's settings table"
+            );
+        }
+    }
+
+    #[test]
+    fn limits_and_throttling_are_validated() {
+        let c = config(&[
+            ("THEATRE_MAX_MESSAGE_BYTES", "2048"),
+            ("THEATRE_MAX_QUEUED", "0"),
+            ("THEATRE_LOGIN_FAILURES_PER_EMAIL", "3"),
+            ("THEATRE_METRICS_ADDR", "127.0.0.1:0"),
+        ])
+        .unwrap();
+        assert_eq!(c.limits.max_message_bytes, 2048);
+        assert_eq!(c.limits.max_queued, 0);
+        assert_eq!(c.login_throttle.per_email, 3);
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:0".parse().unwrap()));
+        for (name, value) in [
+            ("THEATRE_MAX_MESSAGE_BYTES", "10"),
+            ("THEATRE_RPC_DEADLINE_MS", "0"),
+            ("THEATRE_LOGIN_WINDOW_SECS", "0"),
+            ("THEATRE_METRICS_ADDR", "nowhere"),
+        ] {
+            assert_eq!(config(&[(name, value)]).unwrap_err().name, name);
+        }
     }
 }

@@ -1,0 +1,173 @@
+//! Overload protection for the `theatre.*` services: a bounded number of
+//! handlers run at once, a bounded number wait for them, and the rest are
+//! refused at once with RESOURCE_EXHAUSTED (and a retry hint) instead of
+//! queueing without limit until everything times out. Every call also has a
+//! server-side deadline. Health and reflection are exempt, so probes still
+//! answer while the service sheds load.
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use tokio::{sync::Semaphore, time::Instant};
+use tonic::{Code, Status};
+use tower::{Layer, Service};
+
+use crate::{error::AppError, metrics::Metrics};
+
+/// How soon a shed client is told to retry.
+const SHED_RETRY_AFTER: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `THEATRE_MAX_IN_FLIGHT`: handlers running at once.
+    pub max_in_flight: usize,
+    /// `THEATRE_MAX_QUEUED`: calls waiting for a handler slot before new ones are shed.
+    pub max_queued: usize,
+    /// `THEATRE_RPC_DEADLINE_MS`: the longest a call may wait and run.
+    pub rpc_deadline: Duration,
+    /// `THEATRE_MAX_MESSAGE_BYTES`: the largest request message accepted.
+    pub max_message_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 256,
+            max_queued: 2048,
+            rpc_deadline: Duration::from_secs(10),
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct LimitLayer {
+    /// Calls admitted (running or waiting); a call that cannot get one is shed.
+    admitted: Arc<Semaphore>,
+    /// Handler slots.
+    running: Arc<Semaphore>,
+    limits: Limits,
+    metrics: Metrics,
+}
+
+impl LimitLayer {
+    pub fn new(limits: Limits, metrics: Metrics) -> Self {
+        Self {
+            admitted: Arc::new(Semaphore::new(limits.max_in_flight + limits.max_queued)),
+            running: Arc::new(Semaphore::new(limits.max_in_flight)),
+            limits,
+            metrics,
+        }
+    }
+}
+
+impl<S> Layer<S> for LimitLayer {
+    type Service = Limited<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Limited {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Limited<S> {
+    inner: S,
+    layer: LimitLayer,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+fn refuse<B: Default>(err: AppError) -> http::Response<B> {
+    Status::from(err).into_http()
+}
+
+fn deadline_exceeded(deadline: Duration) -> AppError {
+    AppError::DeadlineExceeded(format!(
+        "call exceeded the server deadline of {} ms (THEATRE_RPC_DEADLINE_MS)",
+        deadline.as_millis()
+    ))
+}
+
+/// tonic answers an oversized request with OUT_OF_RANGE; the gRPC spec (and
+/// every other implementation) says RESOURCE_EXHAUSTED, naming the limit.
+fn oversized_to_resource_exhausted<B: Default>(
+    response: http::Response<B>,
+    limit: usize,
+) -> http::Response<B> {
+    let oversized = Status::from_header_map(response.headers()).is_some_and(|status| {
+        status.code() == Code::OutOfRange
+            && status
+                .message()
+                .contains("decoded message length too large")
+    });
+    if !oversized {
+        return response;
+    }
+    Status::new(
+        Code::ResourceExhausted,
+        format!("request message is larger than {limit} bytes (THEATRE_MAX_MESSAGE_BYTES)"),
+    )
+    .into_http()
+}
+
+impl<S, B, ResBody> Service<http::Request<B>> for Limited<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if !req.uri().path().starts_with("/theatre.") {
+            return Box::pin(self.inner.call(req));
+        }
+        let layer = self.layer.clone();
+        let Ok(admitted) = layer.admitted.clone().try_acquire_owned() else {
+            layer.metrics.shed();
+            let err = AppError::ResourceExhausted {
+                message: "server is at capacity, retry shortly".into(),
+                retry_after: SHED_RETRY_AFTER,
+            };
+            return Box::pin(std::future::ready(Ok(refuse(err))));
+        };
+        // The service that was polled ready handles this call; a fresh clone
+        // takes its place for the next one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let _admitted = admitted;
+            let limits = layer.limits;
+            let deadline = Instant::now() + limits.rpc_deadline;
+            layer.metrics.queued().inc();
+            let slot = tokio::time::timeout_at(deadline, layer.running.acquire_owned()).await;
+            layer.metrics.queued().dec();
+            let Ok(Ok(_slot)) = slot else {
+                return Ok(refuse(deadline_exceeded(limits.rpc_deadline)));
+            };
+            match tokio::time::timeout_at(deadline, inner.call(req)).await {
+                Ok(Ok(response)) => Ok(oversized_to_resource_exhausted(
+                    response,
+                    limits.max_message_bytes,
+                )),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Ok(refuse(deadline_exceeded(limits.rpc_deadline))),
+            }
+        })
+    }
+}
