@@ -94,3 +94,47 @@ fn json_logs_are_one_object_per_line() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("THEATRE_LOG_FORMAT"));
 }
+
+#[test]
+fn the_config_file_sits_between_defaults_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("theatre.toml");
+    std::fs::write(
+        &file,
+        "addr = \"127.0.0.1:6001\"\nrpc_deadline_ms = 2500\nkafka_brokers = [\"k1:9092\", \"k2:9092\"]\n",
+    )
+    .unwrap();
+    let out = succeed(
+        theatre()
+            .args(["config", "print"])
+            .env("THEATRE_CONFIG", &file)
+            .env("THEATRE_RPC_DEADLINE_MS", "3000"),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("127.0.0.1:6001"), "{stdout}");
+    assert!(stdout.contains("rpc_deadline: 3s"), "env wins: {stdout}");
+    assert!(stdout.contains("\"k2:9092\""), "{stdout}");
+
+    // theatre.toml in the working directory is read without THEATRE_CONFIG.
+    let out = succeed(theatre().args(["config", "print"]).current_dir(dir.path()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("rpc_deadline: 2.5s"), "{stdout}");
+
+    std::fs::write(&file, "adress = \"127.0.0.1:1\"\n").unwrap();
+    let out = theatre()
+        .args(["config", "print"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("THEATRE_CONFIG"), "{stderr}");
+    assert!(stderr.contains("unknown setting `adress`"), "{stderr}");
+
+    let out = theatre()
+        .args(["config", "print"])
+        .env("THEATRE_CONFIG", dir.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a named file must exist");
+}

@@ -62,7 +62,7 @@ fn pg_base_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
-async fn fresh_pg_database() -> String {
+pub async fn fresh_pg_database() -> String {
     let base = pg_base_url();
     let admin = sea_orm::Database::connect(format!("{base}/postgres"))
         .await
@@ -105,6 +105,33 @@ pub struct Client {
     pub auth: AuthServiceClient<Authed>,
     pub catalog: CatalogServiceClient<Authed>,
     pub booking: BookingServiceClient<Authed>,
+}
+
+impl Client {
+    /// Logs in on `channel` and returns clients that send the new token.
+    pub async fn login(channel: Channel, email: &str, password: &str) -> Self {
+        let res = AuthServiceClient::new(channel.clone())
+            .login(proto::LoginRequest {
+                email: email.into(),
+                password: password.into(),
+            })
+            .await
+            .expect("login")
+            .into_inner();
+        Self::on(channel, &res.access_token, &res.user.unwrap().id)
+    }
+
+    /// Typed clients on `channel` that send `token`.
+    pub fn on(channel: Channel, token: &str, user_id: &str) -> Self {
+        let bearer = Bearer(format!("Bearer {token}").parse().expect("ascii token"));
+        Client {
+            user_id: user_id.to_owned(),
+            token: token.to_owned(),
+            auth: AuthServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            catalog: CatalogServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            booking: BookingServiceClient::with_interceptor(channel, bearer),
+        }
+    }
 }
 
 impl TestApp {
@@ -190,27 +217,11 @@ impl TestApp {
 
     /// Clients that send `token` verbatim (for garbled/tampered token tests).
     pub fn with_token(&self, token: &str, user_id: &str) -> Client {
-        let bearer = Bearer(format!("Bearer {token}").parse().expect("ascii token"));
-        Client {
-            user_id: user_id.to_owned(),
-            token: token.to_owned(),
-            auth: AuthServiceClient::with_interceptor(self.channel(), bearer.clone()),
-            catalog: CatalogServiceClient::with_interceptor(self.channel(), bearer.clone()),
-            booking: BookingServiceClient::with_interceptor(self.channel(), bearer),
-        }
+        Client::on(self.channel(), token, user_id)
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Client {
-        let res = self
-            .anonymous_auth()
-            .login(proto::LoginRequest {
-                email: email.into(),
-                password: password.into(),
-            })
-            .await
-            .expect("login")
-            .into_inner();
-        self.with_token(&res.access_token, &res.user.unwrap().id)
+        Client::login(self.channel(), email, password).await
     }
 
     pub async fn admin(&self) -> Client {
@@ -295,7 +306,7 @@ pub fn use_redis(config: &mut Config, url: &str) {
 }
 
 /// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
