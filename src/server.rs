@@ -7,7 +7,10 @@ use tokio::{
     sync::{oneshot, watch},
     task::JoinHandle,
 };
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
@@ -29,7 +32,7 @@ use crate::{
     limits::LimitLayer,
     metrics::{
         Metrics,
-        exporter::{self, Exporter},
+        exporter::{Exporter, MetricsServer},
         rpc::RpcMetricsLayer,
     },
     proto::{
@@ -116,6 +119,37 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
         .max_age(std::time::Duration::from_secs(24 * 3600))
 }
 
+/// What every handler shares.
+struct Deps {
+    db: Database,
+    cache: Cache,
+    clock: Arc<dyn Clock>,
+    metrics: Metrics,
+}
+
+/// The three `theatre.v1` services, each refusing messages over the size limit.
+fn theatre_services(config: &Config, deps: Deps, tokens: Arc<TokenIssuer>) -> Routes {
+    let max_message = config.limits.max_message_bytes;
+    let Deps {
+        db,
+        cache,
+        clock,
+        metrics,
+    } = deps;
+    let auth = AuthApi::new(
+        db.clone(),
+        tokens,
+        clock.clone(),
+        config.login_throttle,
+        metrics.clone(),
+    );
+    let catalog = CatalogApi::new(db.clone(), cache.clone(), clock.clone());
+    let booking = BookingApi::new(db, cache, clock, metrics);
+    Routes::new(AuthServiceServer::new(auth).max_decoding_message_size(max_message))
+        .add_service(CatalogServiceServer::new(catalog).max_decoding_message_size(max_message))
+        .add_service(BookingServiceServer::new(booking).max_decoding_message_size(max_message))
+}
+
 /// The service, configured but not yet started.
 pub struct App {
     config: Config,
@@ -163,7 +197,18 @@ impl App {
         let cache = Cache::connect(&config.cache).await?;
         let (health, health_service) = tonic_health::server::health_reporter();
         let metrics = Metrics::default();
-        let max_message = config.limits.max_message_bytes;
+
+        let deps = Deps {
+            db: db.clone(),
+            cache: cache.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+        };
+        let routes = theatre_services(&config, deps, tokens.clone())
+            .add_service(health_service)
+            .add_service(reflection().build_v1()?)
+            // v1alpha too: many grpcurl and IDE builds still only speak it.
+            .add_service(reflection().build_v1alpha()?);
 
         // Outermost first: CORS answers browser preflights before anything else,
         // grpc-web is translated to gRPC, then every call is authorised.
@@ -180,38 +225,8 @@ impl App {
             .layer(RpcMetricsLayer::new(metrics.clone()))
             // Shed before authenticating: under overload, refusing is the cheapest answer.
             .layer(LimitLayer::new(config.limits, metrics.clone()))
-            .layer(AuthLayer::new(tokens.clone()))
-            .add_service(health_service)
-            .add_service(reflection().build_v1()?)
-            // v1alpha too: many grpcurl and IDE builds still only speak it.
-            .add_service(reflection().build_v1alpha()?)
-            .add_service(
-                AuthServiceServer::new(AuthApi::new(
-                    db.clone(),
-                    tokens,
-                    clock.clone(),
-                    config.login_throttle,
-                    metrics.clone(),
-                ))
-                .max_decoding_message_size(max_message),
-            )
-            .add_service(
-                CatalogServiceServer::new(CatalogApi::new(
-                    db.clone(),
-                    cache.clone(),
-                    clock.clone(),
-                ))
-                .max_decoding_message_size(max_message),
-            )
-            .add_service(
-                BookingServiceServer::new(BookingApi::new(
-                    db.clone(),
-                    cache.clone(),
-                    clock.clone(),
-                    metrics.clone(),
-                ))
-                .max_decoding_message_size(max_message),
-            );
+            .layer(AuthLayer::new(tokens))
+            .add_routes(routes);
 
         let (stop_relay, relay_stopped) = watch::channel(false);
         let relay = if config.kafka.brokers.is_empty() {
@@ -235,32 +250,21 @@ impl App {
         monitor.check().await;
         let monitor = tokio::spawn(monitor.run(monitor_stopped));
 
-        let exporter = Arc::new(Exporter {
+        let exporter = Exporter {
             metrics,
             db: db.clone(),
             cache: cache.clone(),
             relay: relay.as_ref().map(|(stats, _)| stats.clone()),
             clock,
-        });
-        let (stop_metrics, metrics_stopped) = watch::channel(false);
-        let metrics_listener = match config.metrics_addr {
+        };
+        let metrics_server = match config.metrics_addr {
             Some(addr) => Some(
-                TcpListener::bind(addr)
+                MetricsServer::start(addr, exporter)
                     .await
                     .map_err(|error| StartError::MetricsListen { addr, error })?,
             ),
             None => None,
         };
-        let metrics_addr = match &metrics_listener {
-            Some(listener) => Some(listener.local_addr()?),
-            None => None,
-        };
-        let metrics_task = metrics_listener.map(|listener| {
-            let mut stopped = metrics_stopped;
-            tokio::spawn(exporter::serve(listener, exporter, async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            }))
-        });
 
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
@@ -273,12 +277,11 @@ impl App {
                 })
                 .await
         });
+        let metrics_addr = metrics_server.as_ref().map(MetricsServer::addr);
         tracing::info!(%addr, metrics = ?metrics_addr, backend = ?db.backend(), cache = cache.enabled(), "theatre serving");
         Ok(RunningServer {
             addr,
-            metrics_addr,
-            stop_metrics,
-            metrics_task,
+            metrics_server,
             cache,
             relay,
             stop_relay,
@@ -296,9 +299,7 @@ impl App {
 /// A started server; dropping it leaves the server running until the runtime ends.
 pub struct RunningServer {
     addr: SocketAddr,
-    metrics_addr: Option<SocketAddr>,
-    stop_metrics: watch::Sender<bool>,
-    metrics_task: Option<JoinHandle<std::io::Result<()>>>,
+    metrics_server: Option<MetricsServer>,
     cache: Cache,
     relay: Option<(Arc<RelayStats>, JoinHandle<()>)>,
     stop_relay: watch::Sender<bool>,
@@ -318,7 +319,7 @@ impl RunningServer {
 
     /// Where `/metrics` is served; `None` when `THEATRE_METRICS_ADDR=off`.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_addr
+        self.metrics_server.as_ref().map(MetricsServer::addr)
     }
 
     /// The database the server uses (tests inspect rows through it).
@@ -371,9 +372,8 @@ impl RunningServer {
             tracing::warn!("outbox relay did not stop within 10s");
         }
         // Scrapes keep working while calls drain and the relay flushes.
-        let _ = self.stop_metrics.send(true);
-        if let Some(task) = self.metrics_task.take() {
-            let _ = task.await;
+        if let Some(metrics) = self.metrics_server.take() {
+            metrics.stop().await;
         }
         if let Err(e) = self.db.close().await {
             tracing::warn!(error = %e, "closing the database pool failed");

@@ -1,10 +1,10 @@
 //! The `/metrics` HTTP listener, separate from the gRPC port so scrapes need
 //! no token and can be firewalled apart.
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use super::{Metrics, Snapshot};
 use crate::{cache::Cache, clock::Clock, db::Database, events::RelayStats, events::outbox};
@@ -58,16 +58,40 @@ async fn scrape(State(exporter): State<Arc<Exporter>>) -> impl IntoResponse {
     )
 }
 
-/// Serves `GET /metrics` until `stop` completes.
-pub async fn serve(
-    listener: TcpListener,
-    exporter: Arc<Exporter>,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = Router::new()
-        .route("/metrics", get(scrape))
-        .with_state(exporter);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
+/// The running `/metrics` listener.
+pub struct MetricsServer {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl MetricsServer {
+    /// Binds `addr` and serves `GET /metrics` from `exporter` in the background.
+    pub async fn start(addr: SocketAddr, exporter: Exporter) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new()
+            .route("/metrics", get(scrape))
+            .with_state(Arc::new(exporter));
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .into_future(),
+        );
+        Ok(Self { addr, stop, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Ok(Err(e)) = self.task.await {
+            tracing::warn!(error = %e, "metrics listener failed");
+        }
+    }
 }
