@@ -15,7 +15,40 @@ on_both_backends!(
     admin_promotes_user_and_new_token_carries_role,
     set_user_role_rejects_bad_input,
     health_and_reflection_need_no_token,
+    check_token_returns_the_claims_without_the_database,
 );
+
+async fn check_token_returns_the_claims_without_the_database(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut alice = app.user("alice").await;
+    let mut admin = app.admin().await;
+    let before = app.server.db().statements();
+    let claims = alice
+        .auth
+        .check_token(proto::CheckTokenRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(claims.user_id, alice.user_id);
+    assert_eq!(claims.role, proto::Role::User as i32);
+    let claims = admin
+        .auth
+        .check_token(proto::CheckTokenRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(claims.role, proto::Role::Admin as i32);
+    assert_eq!(
+        app.server.db().statements(),
+        before,
+        "no SQL for a token check"
+    );
+    let anonymous = app
+        .anonymous_auth()
+        .check_token(proto::CheckTokenRequest {})
+        .await;
+    assert_status(anonymous, Code::Unauthenticated, "bearer");
+}
 
 async fn sign_up_login_and_who_am_i_round_trip(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -36,6 +36,7 @@ pub const METHOD_ACCESS: &[(&str, Access)] = &[
     ("/theatre.v1.AuthService/Login", Access::Public),
     ("/theatre.v1.AuthService/WhoAmI", Access::User),
     ("/theatre.v1.AuthService/SetUserRole", Access::Admin),
+    ("/theatre.v1.AuthService/CheckToken", Access::User),
     ("/theatre.v1.CatalogService/CreateMovie", Access::Admin),
     ("/theatre.v1.CatalogService/UpdateMovie", Access::Admin),
     ("/theatre.v1.CatalogService/DeleteMovie", Access::Admin),

@@ -172,6 +172,17 @@ impl AuthService for AuthApi {
         }))
     }
 
+    async fn check_token(
+        &self,
+        request: Request<proto::CheckTokenRequest>,
+    ) -> Result<Response<proto::CheckTokenResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(proto::CheckTokenResponse {
+            user_id: caller.user_id.to_string(),
+            role: role_to_proto(caller.role).into(),
+        }))
+    }
+
     async fn set_user_role(
         &self,
         request: Request<proto::SetUserRoleRequest>,

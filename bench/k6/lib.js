@@ -1,0 +1,82 @@
+// Shared by the k6 scenarios: the gRPC client, auth metadata and outcome counters.
+import grpc from 'k6/net/grpc';
+import { Counter, Trend } from 'k6/metrics';
+
+export const ADDR = __ENV.THEATRE_ADDR || '127.0.0.1:50051';
+
+// Must be called from the init context (once per VU).
+export function newClient() {
+  const client = new grpc.Client();
+  client.load(
+    [__ENV.PROTO_DIR],
+    'theatre/v1/auth.proto',
+    'theatre/v1/catalog.proto',
+    'theatre/v1/booking.proto',
+  );
+  return client;
+}
+
+export function connectOnce(client) {
+  if (__ITER === 0) {
+    client.connect(ADDR, { plaintext: true, timeout: '30s' });
+  }
+}
+
+export function bearer(token) {
+  return { metadata: { authorization: `Bearer ${token}` }, timeout: '30s' };
+}
+
+// Outcome counters every scenario reports.
+const calls = new Counter('calls');
+const ok = new Counter('ok');
+const failedPrecondition = new Counter('failed_precondition');
+const internalOrUnavailable = new Counter('internal_or_unavailable');
+const resourceExhausted = new Counter('resource_exhausted');
+const otherErrors = new Counter('other_errors');
+export const okLatency = new Trend('ok_ms', true);
+export const loserLatency = new Trend('loser_ms', true);
+
+// Invokes `method` and counts the call by its status (with its latency for
+// successes and FAILED_PRECONDITION losers); returns the response.
+export function call(client, method, message, params) {
+  const t0 = Date.now();
+  const response = client.invoke(method, message, params);
+  const ms = Date.now() - t0;
+  calls.add(1);
+  const status = response.status;
+  if (status === grpc.StatusOK) {
+    ok.add(1);
+    okLatency.add(ms);
+  } else if (status === grpc.StatusFailedPrecondition) {
+    failedPrecondition.add(1);
+    loserLatency.add(ms);
+  } else if (status === grpc.StatusInternal || status === grpc.StatusUnavailable) {
+    internalOrUnavailable.add(1);
+  } else if (status === grpc.StatusResourceExhausted) {
+    resourceExhausted.add(1);
+  } else {
+    otherErrors.add(1);
+    console.warn(`${method}: status ${status} ${JSON.stringify(response.error)}`);
+  }
+  return response;
+}
+
+export const summaryTrendStats = ['avg', 'p(50)', 'p(95)', 'p(99)', 'max'];
+
+export function writeSummary(data) {
+  const out = {};
+  out[__ENV.OUT] = JSON.stringify(data, null, 1);
+  out.stdout = `${__ENV.SCENARIO || 'k6'}: ${JSON.stringify(pick(data))}\n`;
+  return out;
+}
+
+function pick(data) {
+  const m = data.metrics;
+  const v = (name, stat) => (m[name] ? m[name].values[stat] : 0);
+  return {
+    calls_per_s: Math.round(v('calls', 'rate')),
+    p50: v('grpc_req_duration', 'p(50)'),
+    p99: v('grpc_req_duration', 'p(99)'),
+    errors: v('internal_or_unavailable', 'count') + v('other_errors', 'count') + v('resource_exhausted', 'count'),
+  };
+}

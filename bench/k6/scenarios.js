@@ -1,0 +1,84 @@
+// The benchmark workloads; $SCENARIO picks one, $VUS and $DURATION size it.
+//   empty  - CheckToken: an authenticated RPC that does no work (ceiling E)
+//   browse - ListMovies + GetShow + GetSeatMap on a warm cache
+//   book   - every VU books distinct seats, two at a time, on a show of its own
+//   rush   - every VU races for the 300 seats of one show
+//   login  - Login, which is argon2id verification
+import { bearer, call, connectOnce, newClient, summaryTrendStats, writeSummary } from './lib.js';
+
+const seed = JSON.parse(open(__ENV.SEED));
+const SCENARIO = __ENV.SCENARIO;
+const VUS = +(__ENV.VUS || 10);
+const client = newClient();
+
+const executors = {
+  rush: { executor: 'per-vu-iterations', vus: VUS, iterations: +(__ENV.ITERATIONS || 4), maxDuration: '120s' },
+};
+export const options = {
+  scenarios: {
+    [SCENARIO]: executors[SCENARIO] || {
+      executor: 'constant-vus',
+      vus: VUS,
+      duration: __ENV.DURATION || '20s',
+    },
+  },
+  summaryTrendStats,
+  discardResponseBodies: false,
+};
+
+const token = () => bearer(seed.users[(__VU - 1) % seed.users.length]);
+const pickShow = (shows) => shows[Math.floor(Math.random() * shows.length)];
+
+function seatLabel(index, seatsPerRow) {
+  return String.fromCharCode(65 + Math.floor(index / seatsPerRow)) + ((index % seatsPerRow) + 1);
+}
+
+const workloads = {
+  empty() {
+    call(client, 'theatre.v1.AuthService/CheckToken', {}, token());
+  },
+  browse() {
+    const auth = token();
+    const show = pickShow(seed.browseShows);
+    call(client, 'theatre.v1.CatalogService/ListMovies', { page_size: 20 }, auth);
+    call(client, 'theatre.v1.CatalogService/GetShow', { show_id: show }, auth);
+    call(client, 'theatre.v1.CatalogService/GetSeatMap', { show_id: show }, auth);
+  },
+  book() {
+    // VU n owns show n: its seats are booked in order, two per booking.
+    const show = seed.bookShows[(__VU - 1) % seed.bookShows.length];
+    const first = __ITER * 2;
+    if (first + 1 >= seed.bookRows * 100) return;
+    call(
+      client,
+      'theatre.v1.BookingService/CreateBooking',
+      {
+        show_id: show,
+        seat_ids: [seatLabel(first, 100), seatLabel(first + 1, 100)],
+        idempotency_key: `${__VU}-${__ITER}`,
+      },
+      token(),
+    );
+  },
+  rush() {
+    const seat = Math.floor(Math.random() * seed.rushRows * 100);
+    call(
+      client,
+      'theatre.v1.BookingService/CreateBooking',
+      { show_id: seed.rushShow, seat_ids: [seatLabel(seat, 100)], idempotency_key: '' },
+      token(),
+    );
+  },
+  login() {
+    call(client, 'theatre.v1.AuthService/Login', { email: __ENV.ADMIN_EMAIL, password: __ENV.ADMIN_PASSWORD });
+  },
+};
+
+export default function () {
+  connectOnce(client);
+  workloads[SCENARIO]();
+}
+
+export function handleSummary(data) {
+  return writeSummary(data);
+}

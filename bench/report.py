@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Turns one bench/run output folder into the results table.
+
+Full runs replace the table between the markers in BENCHMARKS.md; smoke runs
+only check correctness (no errors, every rush seat sold at most once and as
+often as the clients were told) and exit non-zero if it fails.
+"""
+import json
+import re
+import sys
+from pathlib import Path
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def k6(out, name):
+    data = json.loads((out / f"{name}.json").read_text())
+    metrics = data["metrics"]
+
+    def value(metric, stat):
+        return metrics.get(metric, {}).get("values", {}).get(stat, 0)
+
+    seconds = data["state"]["testRunDurationMs"] / 1000
+    errors = {
+        "internal_or_unavailable": value("internal_or_unavailable", "count"),
+        "resource_exhausted": value("resource_exhausted", "count"),
+        "other": value("other_errors", "count"),
+    }
+    return {
+        "calls": value("calls", "count"),
+        "calls_per_s": value("calls", "count") / seconds,
+        "ok": value("ok", "count"),
+        "ok_per_s": value("ok", "count") / seconds,
+        "failed_precondition": value("failed_precondition", "count"),
+        "p50": value("grpc_req_duration", "p(50)"),
+        "p95": value("grpc_req_duration", "p(95)"),
+        "p99": value("grpc_req_duration", "p(99)"),
+        "loser_p99": value("loser_ms", "p(99)"),
+        "errors": errors,
+        "error_count": sum(errors.values()),
+    }
+
+
+def redis_rps(out):
+    for line in (out / "redis.csv").read_text().splitlines():
+        cells = [c.strip('"') for c in line.split(",")]
+        if cells[0].startswith("GET"):
+            return float(cells[1])
+    raise SystemExit("no GET line in redis.csv")
+
+
+def pgbench_tps(out):
+    text = (out / "pgbench.txt").read_text()
+    return float(re.search(r"^tps = ([\d.]+)", text, re.M).group(1))
+
+
+def mib(out, name):
+    path = out / name
+    return int(path.read_text()) / 1024 if path.exists() else 0
+
+
+def main():
+    out = Path(sys.argv[1])
+    smoke = "--smoke" in sys.argv
+    env = dict(line.split("=", 1) for line in (out / "env.txt").read_text().splitlines())
+    e, browse, book, rush = (k6(out, n) for n in ("empty", "browse", "book", "rush"))
+    login1, login4 = k6(out, "login1"), k6(out, "login4")
+    r, p = redis_rps(out), pgbench_tps(out)
+    db = json.loads((out / "rush_db.json").read_text())
+
+    checks = {
+        "no errors in any scenario": all(
+            s["error_count"] == 0 for s in (e, browse, book, rush, login1, login4)
+        ),
+        "rush: no seat sold twice": db["sold_twice"] == 0 and db["mismatched"] == 0,
+        "rush: every confirmed booking holds its seat": db["sold"] == db["confirmed"] == rush["ok"],
+        "rush: losers only FAILED_PRECONDITION": rush["ok"] + rush["failed_precondition"] == rush["calls"],
+    }
+    targets = {
+        "browse >= 0.6 x E": browse["calls_per_s"] >= 0.6 * e["calls_per_s"],
+        "browse p99 < 20 ms": browse["p99"] < 20,
+        "book >= 0.5 x P": book["ok_per_s"] >= 0.5 * p,
+        "rush: all 300 seats sold once": db["sold"] == db["seats"] == 300 and db["sold_twice"] == 0,
+        "rush: zero INTERNAL/UNAVAILABLE": rush["errors"]["internal_or_unavailable"] == 0,
+        "rush: loser p99 < 100 ms": rush["loser_p99"] < 100,
+    }
+
+    def row(name, s, rate, ceiling=None, ceiling_name=""):
+        ratio = f"{rate / ceiling:.2f} x {ceiling_name}" if ceiling else ""
+        return (
+            f"| {name} | {rate:,.0f}/s | {s['p50']:.2f} | {s['p95']:.2f} | {s['p99']:.2f} | "
+            f"{s['error_count']:.0f} | {ratio} |"
+        )
+
+    lines = [
+        f"Last run: {env['date']}, {env['machine']}; {env['rustc']}; {env['k6']}; "
+        f"PostgreSQL {env['postgres']}, Redis {env['redis']}, {env['tansu']}; "
+        f"`{env['profile']}` build.",
+        "",
+        "| scenario | throughput | p50 ms | p95 ms | p99 ms | errors | ratio to ceiling |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        row("E: empty authenticated RPC (`CheckToken`)", e, e["calls_per_s"]),
+        row("browse: ListMovies + GetShow + GetSeatMap (RPCs)", browse, browse["calls_per_s"], e["calls_per_s"], "E"),
+        row("book: bookings of 2 distinct seats", book, book["ok_per_s"], p, "P"),
+        row("rush: booking attempts on one 300-seat show", rush, rush["calls_per_s"]),
+        row("login, 1 client (argon2id per login)", login1, login1["ok_per_s"]),
+        row("login, 4 clients", login4, login4["ok_per_s"]),
+        f"| R: `redis-benchmark -t get -c 50` | {r:,.0f}/s | | | | | |",
+        f"| P: `pgbench` seat-claim transaction, 10 clients | {p:,.0f}/s | | | | | |",
+        "",
+        f"Rush: {rush['calls']:.0f} attempts, {rush['ok']:.0f} confirmed, "
+        f"{rush['failed_precondition']:.0f} FAILED_PRECONDITION (p99 {rush['loser_p99']:.0f} ms), "
+        f"errors {rush['errors']}; in the database {db['sold']} of {db['seats']} seats sold, "
+        f"{db['confirmed']} confirmed bookings, {db['sold_twice']} seats sold twice.",
+        "",
+        f"Server RSS: {mib(out, 'rss_idle_kib'):.0f} MiB idle after seeding, "
+        f"{mib(out, 'rss_browse_kib'):.0f} MiB peak under browse.",
+        "",
+        "| target | met |",
+        "| --- | --- |",
+        *(f"| {name} | {'yes' if ok else '**no**'} |" for name, ok in targets.items()),
+    ]
+    table = "\n".join(lines)
+    print(table)
+    (out / "results.md").write_text(table + "\n")
+    failed = [name for name, ok in checks.items() if not ok]
+    if failed:
+        raise SystemExit(f"correctness checks failed: {failed}")
+    if not smoke:
+        doc = Path("BENCHMARKS.md")
+        text = doc.read_text()
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        doc.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    main()
