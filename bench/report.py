@@ -54,6 +54,15 @@ def pgbench_tps(out):
     return float(re.search(r"^tps = ([\d.]+)", text, re.M).group(1))
 
 
+def cpu_rows(out):
+    for name in ("empty", "browse", "book", "rush", "login1", "login4"):
+        path = out / f"{name}.cpu.json"
+        if path.exists():
+            cpu = json.loads(path.read_text())
+            cores = {k: cpu[k] / cpu["wall"] for k in ("server", "k6", "postgres")}
+            yield f"| {name} | {cores['server']:.2f} | {cores['k6']:.2f} | {cores['postgres']:.2f} |"
+
+
 def mib(out, name):
     path = out / name
     return int(path.read_text()) / 1024 if path.exists() else 0
@@ -115,6 +124,13 @@ def main():
         "",
         f"Server RSS: {mib(out, 'rss_idle_kib'):.0f} MiB idle after seeding, "
         f"{mib(out, 'rss_browse_kib'):.0f} MiB peak under browse.",
+        "",
+        "CPU used during each scenario, in cores (CPU seconds / wall seconds; the machine has "
+        f"{env['machine'].split(' ')[0]}):",
+        "",
+        "| scenario | theatre | k6 | PostgreSQL |",
+        "| --- | --- | --- | --- |",
+        *cpu_rows(out),
         "",
         "| target | met |",
         "| --- | --- |",

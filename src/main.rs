@@ -95,12 +95,18 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load()?;
     // Logs go to stderr: stdout is for command output such as `events tail`.
+    // A writer thread takes the writes off the request path (one line per RPC
+    // would otherwise be one write(2) per call); it never drops a line, and
+    // `_log_flush` flushes what is queued when main returns.
+    let (writer, _log_flush) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rskafka=warn")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         // Colours only for a person at a terminal, not for log files and collectors.
         .with_ansi(std::io::stderr().is_terminal());
     match config.log_format {

@@ -62,6 +62,13 @@ impl Entry {
 
     /// The value key for this entry at the given epoch and generations.
     pub fn key(&self, prefix: &str, epoch: i64, generations: &[i64]) -> String {
+        let gens: Vec<String> = generations.iter().map(i64::to_string).collect();
+        format!("{}e{epoch}:g{}", self.key_stem(prefix), gens.join("."))
+    }
+
+    /// The part of the value key before the counters (the lookup script
+    /// appends them in Redis).
+    pub fn key_stem(&self, prefix: &str) -> String {
         let what = match self {
             Self::Movie(id) => format!("movie:{id}"),
             Self::MoviePage { size, after } => format!(
@@ -74,8 +81,7 @@ impl Entry {
             }
             Self::SeatMap(id) => format!("seatmap:{id}"),
         };
-        let gens: Vec<String> = generations.iter().map(i64::to_string).collect();
-        format!("{prefix}v1:{what}:e{epoch}:g{}", gens.join("."))
+        format!("{prefix}v1:{what}:")
     }
 }
 

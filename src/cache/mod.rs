@@ -33,7 +33,10 @@ use std::{
 };
 
 use fred::{
-    prelude::{Client, ClientLike, Config as RedisConfig, KeysInterface, ReconnectPolicy},
+    prelude::{
+        Client, ClientLike, Config as RedisConfig, FunctionInterface, KeysInterface,
+        ReconnectPolicy,
+    },
     types::{Builder, Expiration, config::Options},
 };
 use tokio::sync::OnceCell;
@@ -42,6 +45,23 @@ pub use keys::{Entry, Generation};
 pub use stats::{CacheCounts, CacheStats};
 
 use crate::{config::CacheConfig, error::AppResult};
+
+/// One round trip for a read: a Redis function reads the counters (`keys`:
+/// epoch, then generations), builds the value key exactly as [`Entry::key`]
+/// does from the stem in `args[1]` (a missing counter is 0) and fetches it.
+/// A function rather than EVAL, because fred applies per-command options (the
+/// timeout, fail-fast) to FCALL but not to EVAL. Needs Redis 7.
+const LOOKUP_LIBRARY: &str = r#"#!lua name=theatre_cache
+redis.register_function('theatre_cache_lookup', function(keys, args)
+  local counters = redis.call('MGET', unpack(keys))
+  for i = 1, #counters do
+    if not counters[i] then counters[i] = '0' end
+  end
+  local key = args[1] .. 'e' .. counters[1] .. ':g' .. table.concat(counters, '.', 2)
+  return {key, redis.call('GET', key)}
+end)
+"#;
+const LOOKUP_FUNCTION: &str = "theatre_cache_lookup";
 
 /// Generation keys outlive every value TTL by far, so a counter that expires
 /// after a day without writes cannot make an old value key current again.
@@ -244,16 +264,21 @@ impl Redis {
                 Err(_) => return Ok(Lookup::Bypass),
             }
         }
-        let generations = entry.generations();
         let mut counter_keys = vec![keys::epoch_key(self.prefix())];
-        counter_keys.extend(generations.iter().map(|g| g.key(self.prefix())));
-        let counters: Vec<Option<i64>> = client.mget(counter_keys).await?;
-        let counters: Vec<i64> = counters
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect();
-        let key = entry.key(self.prefix(), counters[0], &counters[1..]);
-        Ok(match self.fetch(&key).await? {
+        counter_keys.extend(entry.generations().iter().map(|g| g.key(self.prefix())));
+        let stem = entry.key_stem(self.prefix());
+        let lookup = || client.fcall(LOOKUP_FUNCTION, counter_keys.clone(), stem.clone());
+        let (key, value): (String, Option<Vec<u8>>) = match lookup().await {
+            // A new or flushed Redis: load the library once, then read.
+            Err(e) if e.details().contains("Function not found") => {
+                client
+                    .function_load::<String, _>(true, LOOKUP_LIBRARY)
+                    .await?;
+                lookup().await?
+            }
+            result => result?,
+        };
+        Ok(match value {
             Some(bytes) => Lookup::Hit(bytes),
             None => Lookup::Miss(key),
         })
@@ -276,15 +301,16 @@ impl Redis {
             .await
     }
 
+    /// One round trip for all counters: INCR and PEXPIRE each, pipelined.
     async fn bump(&self, generations: &[Generation]) -> Result<(), fred::error::Error> {
-        let client = self.client.with_options(&self.options);
+        let pipeline = self.client.pipeline().with_options(&self.options);
         let ttl_ms = GENERATION_TTL.as_millis() as i64;
         for generation in generations {
             let key = generation.key(self.prefix());
-            client.incr::<i64, _>(&key).await?;
-            client.pexpire::<(), _>(&key, ttl_ms, None).await?;
+            pipeline.incr::<(), _>(&key).await?;
+            pipeline.pexpire::<(), _>(&key, ttl_ms, None).await?;
         }
-        Ok(())
+        pipeline.all::<fred::types::Value>().await.map(drop)
     }
 
     fn join_flight(&self, key: &str) -> Flight {
