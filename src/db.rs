@@ -46,6 +46,10 @@ impl Database {
             .max_connections(max_connections)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(5))
+            // Pinging on every checkout was one extra round trip per
+            // statement outside a transaction (four per booking); only
+            // connections idle long enough to have been cut are pinged now.
+            .test_before_acquire_if_idle_for(Duration::from_secs(10))
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(|o| {
                 o.create_if_missing(true)

@@ -13,6 +13,12 @@ use theatre::{
 };
 use tracing_subscriber::EnvFilter;
 
+/// glibc's allocator kept every argon2 working buffer (19 MiB per concurrent
+/// hash) in per-thread arenas for good, and was 6-7% of the server's CPU under
+/// load; see BENCHMARKS.md for the measurements behind the switch.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(version, about = "Cinema seat-booking gRPC backend")]
 struct Cli {

@@ -1,6 +1,7 @@
 // The benchmark workloads; $SCENARIO picks one, $VUS and $DURATION size it.
 //   empty  - CheckToken: an authenticated RPC that does no work (ceiling E)
 //   browse - ListMovies + GetShow + GetSeatMap on a warm cache
+//   browse_paced - the same at a fixed arrival rate ($RATE iterations/s)
 //   book   - every VU books distinct seats, two at a time, on a show of its own
 //   rush   - every VU races for the 300 seats of one show
 //   login  - Login, which is argon2id verification
@@ -13,6 +14,16 @@ const client = newClient();
 
 const executors = {
   rush: { executor: 'per-vu-iterations', vus: VUS, iterations: +(__ENV.ITERATIONS || 4), maxDuration: '120s' },
+  // An open model: a fixed rate of browse iterations (3 RPCs each), to see the
+  // latency when the machine is not saturated by the closed-loop VUs.
+  browse_paced: {
+    executor: 'constant-arrival-rate',
+    rate: +(__ENV.RATE || 100),
+    timeUnit: '1s',
+    duration: __ENV.DURATION || '20s',
+    preAllocatedVUs: VUS,
+    maxVUs: VUS,
+  },
 };
 export const options = {
   scenarios: {
@@ -43,6 +54,9 @@ const workloads = {
     call(client, 'theatre.v1.CatalogService/ListMovies', { page_size: 20 }, auth);
     call(client, 'theatre.v1.CatalogService/GetShow', { show_id: show }, auth);
     call(client, 'theatre.v1.CatalogService/GetSeatMap', { show_id: show }, auth);
+  },
+  browse_paced() {
+    workloads.browse();
   },
   book() {
     // VU n owns show n: its seats are booked in order, two per booking.
