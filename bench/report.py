@@ -77,6 +77,7 @@ def main():
     login1, login4 = k6(out, "login1"), k6(out, "login4")
     r, p = redis_rps(out), pgbench_tps(out)
     db = json.loads((out / "rush_db.json").read_text())
+    collisions = json.loads((out / "pgbench.collisions.json").read_text())
 
     checks = {
         "no errors in any scenario": all(
@@ -119,6 +120,9 @@ def main():
         row("login, 4 clients", login4, login4["ok_per_s"]),
         f"| R: `redis-benchmark -t get -c 50` | {r:,.0f}/s | | | | | |",
         f"| P: `pgbench` seat-claim transaction, 10 clients | {p:,.0f}/s | | | | | |",
+        "",
+        f"P: of pgbench's {collisions['bookings']:,} bookings (warm-up included), "
+        f"{collisions['claimed_nothing']:,} drew a seat pair already sold and claimed nothing.",
         "",
         f"Rush: {rush['calls']:.0f} attempts, {rush['ok']:.0f} confirmed, "
         f"{rush['failed_precondition']:.0f} FAILED_PRECONDITION (p99 {rush['loser_p99']:.0f} ms), "

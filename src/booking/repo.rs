@@ -1,9 +1,9 @@
 //! Booking queries, including the seat-claim transaction.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait, Set,
-    sea_query::{LockBehavior, LockType},
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set, SqlErr,
+    sea_query::{Expr, ExprTrait, IntoCondition, LockBehavior, LockType, Query},
 };
 use uuid::Uuid;
 
@@ -16,25 +16,32 @@ use crate::{
     },
     error::{AppError, AppResult},
     events::{self, Event},
-    ids::{BookingId, ShowId, UserId},
+    ids::{BookingId, UserId},
     proto,
 };
 
 /// Books every requested seat or none.
 ///
-/// Contention design: a loser must never wait on a winner. The seats are
-/// first read without locks, so seats that are already sold are refused at
-/// once. The claim then locks the requested seat rows with `FOR UPDATE SKIP
-/// LOCKED` (PostgreSQL; SQLite has one writer at a time): a seat that another
-/// in-flight booking holds is not waited for but counted as taken, so under a
-/// rush no transaction queues behind another's row locks (no lock chains, no
-/// deadlocks, no pool exhaustion). The conditional update that only takes
-/// seats whose `booking_id` is still NULL, with its row count checked, is the
-/// last line of defence.
+/// Contention design: a loser must never wait on a winner. One lock-free read
+/// takes the show and the requested seats, so seats that are already sold are
+/// refused at once. The claim is then a single `UPDATE` of the requested seats
+/// that are still free, restricted to the rows a `FOR UPDATE SKIP LOCKED`
+/// subquery could lock (PostgreSQL; SQLite has one writer at a time): a seat
+/// that another in-flight booking holds is not waited for but left out, and
+/// the seats the update returns are the ones this booking got. Fewer than
+/// requested means some were taken, and the transaction rolls back. No
+/// transaction queues behind another's row locks (no lock chains, no
+/// deadlocks, no pool exhaustion).
 ///
 /// The booking row is inserted before the seats are claimed, so a concurrent
 /// retry with the same idempotency key waits on the unique index instead of
-/// losing the seats to its own first attempt, and then replays that attempt.
+/// losing the seats to its own first attempt. A repeated key is answered from
+/// the failure path: the original booking holds the key (unique violation) or
+/// the seats (taken), and the original is replayed. A first attempt, the
+/// common case, pays no lookup.
+///
+/// Statements per booking: the read, then `BEGIN`, the booking insert, the
+/// claim, the outbox insert and `COMMIT` (`bench/pg/claim.sql` runs the same).
 pub async fn create_booking(
     db: &Database,
     user: UserId,
@@ -53,81 +60,121 @@ pub async fn create_booking(
     }
 }
 
-/// Seat ids of `wanted` that `seats` does not contain.
-fn missing<'a>(wanted: &'a [String], seats: &[seat::Model]) -> Vec<&'a str> {
+/// Seat ids of `wanted` that are not in `have`, in the order asked for.
+fn missing<'a>(wanted: &[String], have: impl Iterator<Item = &'a str> + Clone) -> Vec<String> {
     wanted
         .iter()
-        .filter(|id| !seats.iter().any(|s| &s.seat_id == *id))
-        .map(String::as_str)
+        .filter(|id| !have.clone().any(|h| h == id.as_str()))
+        .cloned()
         .collect()
 }
 
-fn taken(seats: &[seat::Model]) -> Vec<String> {
-    seats
-        .iter()
-        .filter(|s| s.booking_id.is_some())
-        .map(|s| s.seat_id.clone())
-        .collect()
+/// One row of the booking read: the show with what a booking snapshots of
+/// it, joined with one requested seat (NULLs when none of them exist).
+#[derive(Debug, FromQueryResult)]
+struct ShowSeatRow {
+    starts_at: DateTime<Utc>,
+    movie_title: String,
+    theatre_name: String,
+    seat_id: Option<String>,
+    price_cents: Option<i64>,
+    booking_id: Option<Uuid>,
 }
 
-/// The show's seats among `wanted`, read without locks; refuses unknown and sold seats.
-async fn precheck_seats(
+/// A show with what a booking snapshots of it and the total of the seats asked for.
+struct BookableShow {
+    starts_at: DateTime<Utc>,
+    movie_title: String,
+    theatre_name: String,
+    total_cents: i64,
+}
+
+/// The show, its movie title and theatre name and the requested seats, in one
+/// lock-free query; refuses a missing or started show, unknown and sold seats.
+async fn bookable_show(
     conn: &impl ConnectionTrait,
-    show: Uuid,
-    wanted: &[String],
-) -> AppResult<Vec<seat::Model>> {
-    let seats = seat::Entity::find()
-        .filter(seat::Column::ShowId.eq(show))
-        .filter(seat::Column::SeatId.is_in(wanted.to_vec()))
+    new: &NewBooking,
+    now: DateTime<Utc>,
+) -> AppResult<BookableShow> {
+    let wanted = new.seat_ids.clone();
+    let requested = show::Relation::Seat.def().on_condition(move |_, seats| {
+        Expr::col((seats, seat::Column::SeatId))
+            .is_in(wanted.clone())
+            .into_condition()
+    });
+    let rows = show::Entity::find_by_id(new.show_id.0)
+        .select_only()
+        .column(show::Column::StartsAt)
+        .column_as(movie::Column::Title, "movie_title")
+        .column_as(theatre::Column::Name, "theatre_name")
+        .column(seat::Column::SeatId)
+        .column(seat::Column::PriceCents)
+        .column(seat::Column::BookingId)
+        .join(JoinType::InnerJoin, show::Relation::Movie.def())
+        .join(JoinType::InnerJoin, show::Relation::Theatre.def())
+        .join(JoinType::LeftJoin, requested)
+        .into_model::<ShowSeatRow>()
         .all(conn)
         .await?;
-    let unknown = missing(wanted, &seats);
+    let first = rows
+        .first()
+        .ok_or_else(|| AppError::not_found("show", new.show_id))?;
+    if first.starts_at <= now {
+        return Err(AppError::FailedPrecondition(format!(
+            "show {} has already started",
+            new.show_id
+        )));
+    }
+    let unknown = missing(
+        &new.seat_ids,
+        rows.iter().filter_map(|r| r.seat_id.as_deref()),
+    );
     if !unknown.is_empty() {
-        // The show may have been deleted (its seats cascaded) since it was read.
-        if show::Entity::find_by_id(show).one(conn).await?.is_none() {
-            return Err(AppError::not_found("show", show));
-        }
         return Err(AppError::invalid(
             "seat_ids",
             format!("no such seats in this show: {}", unknown.join(", ")),
         ));
     }
-    let sold = taken(&seats);
+    let mut sold: Vec<String> = rows
+        .iter()
+        .filter(|r| r.booking_id.is_some())
+        .filter_map(|r| r.seat_id.clone())
+        .collect();
     if !sold.is_empty() {
+        sold.sort();
         return Err(AppError::SeatsTaken(sold));
     }
-    Ok(seats)
-}
-
-/// A show with what a booking snapshots of it.
-struct BookableShow {
-    id: Uuid,
-    starts_at: DateTime<Utc>,
-    movie_title: String,
-    theatre_name: String,
-}
-
-/// The show, its movie title and theatre name in one query.
-async fn bookable_show(conn: &impl ConnectionTrait, id: ShowId) -> AppResult<BookableShow> {
-    let row: Option<(Uuid, DateTime<Utc>, String, String)> = show::Entity::find_by_id(id.0)
-        .select_only()
-        .column(show::Column::Id)
-        .column(show::Column::StartsAt)
-        .column(movie::Column::Title)
-        .column(theatre::Column::Name)
-        .join(JoinType::InnerJoin, show::Relation::Movie.def())
-        .join(JoinType::InnerJoin, show::Relation::Theatre.def())
-        .into_tuple()
-        .one(conn)
-        .await?;
-    let (id_found, starts_at, movie_title, theatre_name) =
-        row.ok_or_else(|| AppError::not_found("show", id))?;
     Ok(BookableShow {
-        id: id_found,
-        starts_at,
-        movie_title,
-        theatre_name,
+        starts_at: first.starts_at,
+        movie_title: first.movie_title.clone(),
+        theatre_name: first.theatre_name.clone(),
+        total_cents: rows.iter().filter_map(|r| r.price_cents).sum(),
     })
+}
+
+/// Gives `booking` every seat of `wanted` that is free and not locked by
+/// another transaction; returns the seat ids it got.
+async fn claim(
+    tx: &WriteTx,
+    show: Uuid,
+    wanted: &[String],
+    booking: Uuid,
+) -> AppResult<Vec<String>> {
+    let lockable = Query::select()
+        .column(seat::Column::SeatId)
+        .from(seat::Entity)
+        .and_where(seat::Column::ShowId.eq(show))
+        .and_where(seat::Column::SeatId.is_in(wanted.to_vec()))
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned();
+    let claimed = seat::Entity::update_many()
+        .col_expr(seat::Column::BookingId, Expr::value(booking))
+        .filter(seat::Column::ShowId.eq(show))
+        .filter(seat::Column::SeatId.in_subquery(lockable))
+        .filter(seat::Column::BookingId.is_null())
+        .exec_with_returning(&**tx)
+        .await?;
+    Ok(claimed.into_iter().map(|s| s.seat_id).collect())
 }
 
 async fn claim_seats(
@@ -136,40 +183,24 @@ async fn claim_seats(
     new: &NewBooking,
     now: DateTime<Utc>,
 ) -> AppResult<booking::Model> {
-    if let Some(key) = &new.idempotency_key
-        && let Some(existing) = find_by_key(db.conn(), user, key).await?
-    {
-        return replay(existing, new);
-    }
     // Read-only checks first, outside any write transaction or lock.
-    let show = bookable_show(db.conn(), new.show_id).await?;
-    if show.starts_at <= now {
-        return Err(AppError::FailedPrecondition(format!(
-            "show {} has already started",
-            new.show_id
-        )));
-    }
-    let priced = precheck_seats(db.conn(), show.id, &new.seat_ids).await?;
+    let show = bookable_show(db.conn(), new, now).await?;
 
     let tx = db.begin_write().await?;
-    // A share lock on the show makes a concurrent DeleteShow/DeleteMovie wait
-    // for this booking (and then cancel it) rather than miss it; the show may
-    // also have gone since the read above.
-    show::Entity::find_by_id(show.id)
-        .lock_shared()
-        .one(&*tx)
-        .await?
-        .ok_or_else(|| AppError::not_found("show", new.show_id))?;
+    // The insert's foreign-key check takes a key-share lock on the show, so a
+    // concurrent DeleteShow/DeleteMovie (FOR UPDATE on the show) either waits
+    // for this booking and then cancels it, or deletes first and the insert
+    // fails on the foreign key: the show is gone.
     let booking_id = BookingId::new();
     let booking = booking::ActiveModel {
         id: Set(booking_id.0),
         user_id: Set(user.0),
-        show_id: Set(Some(show.id)),
+        show_id: Set(Some(new.show_id.0)),
         status: Set(Status::Confirmed),
         seat_ids: Set(new.seat_ids.join(",")),
-        total_cents: Set(priced.iter().map(|s| s.price_cents).sum()),
-        movie_title: Set(show.movie_title.clone()),
-        theatre_name: Set(show.theatre_name.clone()),
+        total_cents: Set(show.total_cents),
+        movie_title: Set(show.movie_title),
+        theatre_name: Set(show.theatre_name),
         starts_at: Set(show.starts_at),
         idempotency_key: Set(new.idempotency_key.clone()),
         cancel_reason: Set(None),
@@ -177,47 +208,27 @@ async fn claim_seats(
         created_at: Set(now),
     }
     .insert(&*tx)
-    .await?;
+    .await
+    .map_err(|e| {
+        if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) {
+            AppError::not_found("show", new.show_id)
+        } else {
+            e.into()
+        }
+    })?;
 
-    let locked = seat::Entity::find()
-        .filter(seat::Column::ShowId.eq(show.id))
-        .filter(seat::Column::SeatId.is_in(new.seat_ids.clone()))
-        .order_by_asc(seat::Column::SeatId)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .all(&*tx)
-        .await?;
-    // Seats missing here are held by another in-flight booking; seats with a
-    // booking were sold since the pre-check. Either way they are taken.
-    let mut unavailable: Vec<String> = missing(&new.seat_ids, &locked)
-        .into_iter()
-        .map(str::to_owned)
-        .chain(taken(&locked))
-        .collect();
-    if !unavailable.is_empty() {
-        unavailable.sort();
-        return Err(AppError::SeatsTaken(unavailable));
-    }
-    let claimed = seat::Entity::update_many()
-        .set(seat::ActiveModel {
-            booking_id: Set(Some(booking_id.0)),
-            ..Default::default()
-        })
-        .filter(seat::Column::ShowId.eq(show.id))
-        .filter(seat::Column::SeatId.is_in(new.seat_ids.clone()))
-        .filter(seat::Column::BookingId.is_null())
-        .exec(&*tx)
-        .await?
-        .rows_affected;
-    if claimed != new.seat_ids.len() as u64 {
-        // Unreachable while the row locks above hold.
-        return Err(AppError::Aborted(
-            "seats changed during booking, retry".into(),
-        ));
+    let claimed = claim(&tx, new.show_id.0, &new.seat_ids, booking_id.0).await?;
+    // Seats left out are held by another in-flight booking or were sold since
+    // the read. Either way they are taken, and nothing is kept.
+    let mut taken = missing(&new.seat_ids, claimed.iter().map(String::as_str));
+    if !taken.is_empty() {
+        taken.sort();
+        return Err(AppError::SeatsTaken(taken));
     }
     let confirmed = proto::BookingConfirmed {
         booking_id: booking_id.to_string(),
         user_id: user.to_string(),
-        show_id: show.id.to_string(),
+        show_id: new.show_id.to_string(),
         seat_ids: new.seat_ids.clone(),
         total_cents: booking.total_cents,
     };

@@ -120,7 +120,7 @@ pub struct MovieDeletion {
 ///
 /// Lock order (PostgreSQL): the movie row, then its shows, both FOR UPDATE. A
 /// concurrent CreateShow holds a key-share lock on the movie through its
-/// foreign key and a concurrent booking holds a share lock on its show, so each
+/// foreign key and a concurrent booking one on its show through its own, so each
 /// either finishes first (and its show or booking is seen and handled here) or
 /// waits and then finds its parent gone. No booking can stay CONFIRMED on a
 /// deleted show.
