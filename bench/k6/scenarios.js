@@ -2,14 +2,17 @@
 //   empty  - CheckToken: an authenticated RPC that does no work (ceiling E)
 //   browse - ListMovies + GetShow + GetSeatMap on a warm cache
 //   browse_paced - the same at a fixed arrival rate ($RATE iterations/s)
-//   book   - every VU books distinct seats, two at a time, on a show of its own
+//   book   - every VU books distinct seats, two at a time, on shows of its own
 //   rush   - every VU races for the 300 seats of one show
 //   login  - Login, which is argon2id verification
+import exec from 'k6/execution';
 import { bearer, call, connectOnce, newClient, summaryTrendStats, writeSummary } from './lib.js';
 
 const seed = JSON.parse(open(__ENV.SEED));
 const SCENARIO = __ENV.SCENARIO;
 const VUS = +(__ENV.VUS || 10);
+const ROUND = +(__ENV.ROUND || 1);
+const ROUNDS = +(__ENV.ROUNDS || 1);
 const client = newClient();
 
 const executors = {
@@ -59,17 +62,21 @@ const workloads = {
     workloads.browse();
   },
   book() {
-    // VU n owns show n: its seats are booked in order, two per booking.
-    const show = seed.bookShows[(__VU - 1) % seed.bookShows.length];
-    const first = __ITER * 2;
-    if (first + 1 >= seed.bookRows * 100) return;
+    // Round $ROUND of $ROUNDS books on its own block of shows; in it VU n owns
+    // shows n-1, n-1+VUS, ... and books their seats in order, two per booking.
+    const perShow = (seed.bookRows * 100) / 2;
+    const owned = Math.floor(seed.bookShows.length / ROUNDS / VUS);
+    const nth = Math.floor(__ITER / perShow);
+    if (nth >= owned) exec.test.abort(`book: VU ${__VU} ran out of seats; seed more BOOK_SHOWS`);
+    const show = seed.bookShows[(ROUND - 1) * VUS * owned + (__VU - 1) + VUS * nth];
+    const first = (__ITER % perShow) * 2;
     call(
       client,
       'theatre.v1.BookingService/CreateBooking',
       {
         show_id: show,
         seat_ids: [seatLabel(first, 100), seatLabel(first + 1, 100)],
-        idempotency_key: `${__VU}-${__ITER}`,
+        idempotency_key: `${ROUND}-${__VU}-${__ITER}`,
       },
       token(),
     );

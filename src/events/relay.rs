@@ -8,9 +8,8 @@
 //!
 //! Several instances (PostgreSQL): a pass runs inside a transaction that holds
 //! a transaction-scoped advisory lock, so passes never overlap and order holds
-//! across instances; rows are claimed `FOR UPDATE SKIP LOCKED`. A crash between
-//! the broker's acknowledgement and the commit republishes those rows: consumers
-//! dedupe on the event id. SQLite: one instance; rows are read, published, then
+//! across instances. A crash between the broker's acknowledgement and the
+//! commit republishes those rows: consumers dedupe on the event id. SQLite: one instance; rows are read, published, then
 //! marked in a short write transaction, so the relay never holds the single
 //! SQLite writer while talking to Kafka.
 use std::{
@@ -34,7 +33,7 @@ use rskafka::{
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Statement, TransactionTrait,
-    sea_query::{Expr, LockBehavior, LockType},
+    sea_query::{Expr, PgFunc},
 };
 use tokio::sync::watch;
 
@@ -187,14 +186,14 @@ impl Relay {
                 self.refresh_backlog().await;
                 return Ok(0);
             }
-            let rows = self.claim(&tx, true).await?;
+            let rows = self.claim(&tx).await?;
             let (acked, failure) = self.publish(producers, &rows).await;
             mark_published(&tx, &acked).await?;
             tx.commit().await?;
             self.record(&rows, &acked);
             failure.map_or(Ok(acked.len()), |e| Err(e.into()))
         } else {
-            let rows = self.claim(self.db.conn(), false).await?;
+            let rows = self.claim(self.db.conn()).await?;
             let (acked, failure) = self.publish(producers, &rows).await;
             if !acked.is_empty() {
                 let tx = self.db.begin_write().await?;
@@ -206,19 +205,20 @@ impl Relay {
         }
     }
 
+    /// The oldest unpublished rows, up to a batch. No row locks: on PostgreSQL
+    /// the pass's advisory lock already keeps other instances' passes out, and
+    /// nothing else writes unpublished rows (locking each one cost a WAL record
+    /// per event).
     async fn claim(
         &self,
         conn: &impl ConnectionTrait,
-        lock: bool,
     ) -> Result<Vec<outbox_event::Model>, sea_orm::DbErr> {
-        let mut query = outbox_event::Entity::find()
+        outbox_event::Entity::find()
             .filter(outbox_event::Column::PublishedAt.is_null())
             .order_by_asc(outbox_event::Column::Seq)
-            .limit(self.config.batch_size);
-        if lock {
-            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        query.all(conn).await
+            .limit(self.config.batch_size)
+            .all(conn)
+            .await
     }
 
     fn topic(&self, row: &outbox_event::Model) -> &str {
@@ -318,12 +318,20 @@ impl Relay {
 }
 
 async fn mark_published(conn: &impl ConnectionTrait, seqs: &[i64]) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::sea_query::ExprTrait;
     if seqs.is_empty() {
         return Ok(());
     }
+    // PostgreSQL gets the seqs as one array parameter: an IN list of a batch's
+    // length would be a different statement for every batch size, each one
+    // prepared anew and crowding the connection's statement cache.
+    let which = match conn.get_database_backend() {
+        DbBackend::Postgres => Expr::col(outbox_event::Column::Seq).eq(PgFunc::any(seqs.to_vec())),
+        _ => Expr::col(outbox_event::Column::Seq).is_in(seqs.iter().copied()),
+    };
     outbox_event::Entity::update_many()
         .col_expr(outbox_event::Column::PublishedAt, Expr::value(Utc::now()))
-        .filter(outbox_event::Column::Seq.is_in(seqs.to_vec()))
+        .filter(which)
         .exec(conn)
         .await?;
     Ok(())
