@@ -2,8 +2,7 @@
 use chrono::{DateTime, Utc};
 use prost::Message;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
 use crate::{entity::outbox_event, error::AppResult, proto, wire::timestamp};
@@ -54,7 +53,9 @@ pub async fn record(
         schema_version: SCHEMA_VERSION,
         payload: Some(event),
     };
-    outbox_event::ActiveModel {
+    // Nothing is read back: RETURNING the row (payload included) cost a
+    // decode on every write for a value no caller used.
+    let row = outbox_event::ActiveModel {
         seq: NotSet,
         id: Set(event_id),
         aggregate_type: Set(aggregate_type.to_owned()),
@@ -63,9 +64,10 @@ pub async fn record(
         payload: Set(envelope.encode_to_vec()),
         created_at: Set(now),
         published_at: Set(None),
-    }
-    .insert(conn)
-    .await?;
+    };
+    outbox_event::Entity::insert(row)
+        .exec_without_returning(conn)
+        .await?;
     Ok(())
 }
 
