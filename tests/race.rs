@@ -49,11 +49,7 @@ async fn concurrent_overlapping_bookings_never_share_a_seat(backend: Backend) {
         )
         .await;
 
-    let signups = (0..CLIENTS).map(|i| {
-        let app = &app;
-        async move { app.user(&format!("racer{i}")).await }
-    });
-    let clients = futures::future::join_all(signups).await;
+    let clients = app.users("racer", CLIENTS).await;
 
     let barrier = std::sync::Arc::new(Barrier::new(CLIENTS));
     let attempts = clients.into_iter().enumerate().map(|(i, mut client)| {
@@ -149,11 +145,7 @@ async fn deleting_a_movie_while_booking_leaves_no_confirmed_orphan(backend: Back
     let app = TestApp::spawn(backend).await;
     let mut admin = app.admin().await;
     let fx = app.show_fixture(&mut admin).await;
-    let signups = (0..BOOKERS).map(|i| {
-        let app = &app;
-        async move { app.user(&format!("booker{i}")).await }
-    });
-    let clients = futures::future::join_all(signups).await;
+    let clients = app.users("booker", BOOKERS).await;
     let barrier = std::sync::Arc::new(Barrier::new(BOOKERS + 1));
     let mut tasks = Vec::new();
     for (i, mut client) in clients.into_iter().enumerate() {

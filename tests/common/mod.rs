@@ -242,6 +242,18 @@ impl TestApp {
         self.login(&email, PASSWORD).await
     }
 
+    /// Signs up and logs in `{prefix}0` .. `{prefix}{n-1}`, a few at a time:
+    /// each is two argon2 runs, and a hundred at once on a two-core machine
+    /// (beside other tests doing the same) can outlast the server's RPC deadline.
+    pub async fn users(&self, prefix: &str, n: usize) -> Vec<Client> {
+        use futures::StreamExt;
+        futures::stream::iter(0..n)
+            .map(|i| async move { self.user(&format!("{prefix}{i}")).await })
+            .buffered(4)
+            .collect()
+            .await
+    }
+
     /// Event types in the outbox, in the order they were written.
     pub async fn outbox_types(&self) -> Vec<String> {
         use sea_orm::QueryOrder;
