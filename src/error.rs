@@ -68,19 +68,24 @@ impl AppError {
 /// SQLSTATEs PostgreSQL uses for conflicts that a retry resolves.
 const RETRYABLE_SQLSTATES: &[&str] = &["40001", "40P01"];
 
-fn classify_db_error(err: &DbErr) -> Option<AppError> {
-    if let DbErr::ConnectionAcquire(_) = err {
-        return Some(AppError::Unavailable(
-            "database is busy, retry later".into(),
-        ));
-    }
+/// The SQLSTATE and message of an error the database itself raised.
+pub fn raised(err: &DbErr) -> Option<(std::borrow::Cow<'_, str>, &str)> {
     let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) =
         err
     else {
         return None;
     };
     let db = sqlx.as_database_error()?;
-    let code = db.code()?;
+    Some((db.code()?, db.message()))
+}
+
+fn classify_db_error(err: &DbErr) -> Option<AppError> {
+    if let DbErr::ConnectionAcquire(_) = err {
+        return Some(AppError::Unavailable(
+            "database is busy, retry later".into(),
+        ));
+    }
+    let (code, _) = raised(err)?;
     if RETRYABLE_SQLSTATES.contains(&code.as_ref()) {
         return Some(AppError::Aborted(
             "conflicting concurrent update, retry".into(),

@@ -37,31 +37,53 @@ fn routing(event: &proto::event_envelope::Payload) -> (&'static str, String, &'s
     }
 }
 
-/// Appends `event` to the outbox inside the caller's transaction.
-pub async fn record(
-    conn: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-    event: proto::event_envelope::Payload,
-) -> AppResult<()> {
+/// An event as its outbox row stores it.
+pub struct Encoded {
+    pub id: uuid::Uuid,
+    pub aggregate_type: &'static str,
+    pub aggregate_id: String,
+    pub event_type: &'static str,
+    /// Encoded `theatre.v1.EventEnvelope`.
+    pub payload: Vec<u8>,
+}
+
+/// Wraps `event` in its envelope and encodes it for the outbox.
+pub fn encode(now: DateTime<Utc>, event: proto::event_envelope::Payload) -> Encoded {
     let (aggregate_type, aggregate_id, event_type) = routing(&event);
-    let event_id = uuid::Uuid::now_v7();
+    let id = uuid::Uuid::now_v7();
     let envelope = proto::EventEnvelope {
-        event_id: event_id.to_string(),
+        event_id: id.to_string(),
         event_type: event_type.to_owned(),
         occurred_at: Some(timestamp(now)),
         aggregate_id: aggregate_id.clone(),
         schema_version: SCHEMA_VERSION,
         payload: Some(event),
     };
+    Encoded {
+        id,
+        aggregate_type,
+        aggregate_id,
+        event_type,
+        payload: envelope.encode_to_vec(),
+    }
+}
+
+/// Appends `event` to the outbox inside the caller's transaction.
+pub async fn record(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    event: proto::event_envelope::Payload,
+) -> AppResult<()> {
+    let e = encode(now, event);
     // Nothing is read back: RETURNING the row (payload included) cost a
     // decode on every write for a value no caller used.
     let row = outbox_event::ActiveModel {
         seq: NotSet,
-        id: Set(event_id),
-        aggregate_type: Set(aggregate_type.to_owned()),
-        aggregate_id: Set(aggregate_id),
-        event_type: Set(event_type.to_owned()),
-        payload: Set(envelope.encode_to_vec()),
+        id: Set(e.id),
+        aggregate_type: Set(e.aggregate_type.to_owned()),
+        aggregate_id: Set(e.aggregate_id),
+        event_type: Set(e.event_type.to_owned()),
+        payload: Set(e.payload),
         created_at: Set(now),
         published_at: Set(None),
     };

@@ -1,0 +1,75 @@
+//! The booking claim as one PostgreSQL function, so that a booking's writes
+//! are one round trip instead of five (`BEGIN`, booking insert, seat claim,
+//! outbox insert, `COMMIT`). SQLite keeps the same steps as a transaction in
+//! `src/booking/repo/claim.rs`; both are held to the same tests.
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+/// Inserts the booking, then gives it every seat of `p_seats` that is free and
+/// not locked by another transaction, then writes its outbox event. If any
+/// seat could not be claimed it raises SQLSTATE `TH409` with the missing seat
+/// ids, comma-separated, as the message: the call was one statement, so the
+/// raise undoes the booking insert and any seat it did claim.
+///
+/// The order is the contract (see `create_booking`): the insert comes first,
+/// so its foreign-key check takes the key-share lock on the show before any
+/// seat row is locked (the order `DeleteShow` takes them in, so the two never
+/// deadlock), and a concurrent retry with the same idempotency key waits on
+/// the unique index instead of finding its own seats locked.
+const CREATE: &str = r#"
+CREATE FUNCTION claim_booking(
+    p_booking uuid, p_user uuid, p_show uuid, p_seats text[], p_total_cents bigint,
+    p_movie_title text, p_theatre_name text, p_starts_at timestamptz, p_idempotency_key text,
+    p_now timestamptz, p_event_id uuid, p_aggregate_type text, p_aggregate_id text,
+    p_event_type text, p_payload bytea
+) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    claimed text[];
+BEGIN
+    INSERT INTO bookings (id, user_id, show_id, status, seat_ids, total_cents, movie_title,
+        theatre_name, starts_at, idempotency_key, created_at)
+    VALUES (p_booking, p_user, p_show, 'CONFIRMED', array_to_string(p_seats, ','),
+        p_total_cents, p_movie_title, p_theatre_name, p_starts_at, p_idempotency_key, p_now);
+
+    WITH got AS (
+        UPDATE seats SET booking_id = p_booking
+        WHERE show_id = p_show AND booking_id IS NULL AND seat_id IN (
+            SELECT seat_id FROM seats WHERE show_id = p_show AND seat_id = ANY (p_seats)
+            FOR UPDATE SKIP LOCKED)
+        RETURNING seat_id)
+    SELECT coalesce(array_agg(seat_id), '{}') INTO claimed FROM got;
+
+    IF cardinality(claimed) < cardinality(p_seats) THEN
+        RAISE EXCEPTION USING ERRCODE = 'TH409', MESSAGE = array_to_string(
+            ARRAY(SELECT s FROM unnest(p_seats) s WHERE s <> ALL (claimed) ORDER BY s), ',');
+    END IF;
+
+    INSERT INTO outbox_events (id, aggregate_type, aggregate_id, event_type, payload, created_at)
+    VALUES (p_event_id, p_aggregate_type, p_aggregate_id, p_event_type, p_payload, p_now);
+END
+$$"#;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() == DbBackend::Postgres {
+            m.get_connection().execute_unprepared(CREATE).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() == DbBackend::Postgres {
+            m.get_connection()
+                .execute_unprepared(
+                    "DROP FUNCTION claim_booking(uuid, uuid, uuid, text[], bigint, text, text, \
+                     timestamptz, text, timestamptz, uuid, text, text, text, bytea)",
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
