@@ -215,7 +215,7 @@ async fn claim_seats(
             let event = events::outbox::encode(now, confirmed);
             claim_in_one_call(db.conn(), &booking, &new.seat_ids, event, now).await
         }
-        _ => claim_in_transaction(db, &booking, &new.seat_ids, confirmed, now).await,
+        _ => claim_in_transaction(db, &booking, new, confirmed, now).await,
     };
     // The booking insert's foreign-key check takes a key-share lock on the
     // show, so a concurrent DeleteShow/DeleteMovie (FOR UPDATE on the show)
@@ -281,16 +281,16 @@ async fn claim_in_one_call(
 async fn claim_in_transaction(
     db: &Database,
     b: &booking::Model,
-    seats: &[String],
+    new: &NewBooking,
     event: Event,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     let tx = db.begin_write().await?;
     booking::ActiveModel::from(b.clone()).insert(&*tx).await?;
-    let claimed = claim(&tx, b.show_id.unwrap_or_default(), seats, b.id).await?;
+    let claimed = claim(&tx, new.show_id.0, &new.seat_ids, b.id).await?;
     // Seats left out are held by another in-flight booking or were sold since
     // the read. Either way they are taken, and nothing is kept.
-    let mut taken = missing(seats, claimed.iter().map(String::as_str));
+    let mut taken = missing(&new.seat_ids, claimed.iter().map(String::as_str));
     if !taken.is_empty() {
         taken.sort();
         return Err(AppError::SeatsTaken(taken));
