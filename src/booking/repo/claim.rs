@@ -213,9 +213,9 @@ async fn claim_seats(
     let written = match db.conn().get_database_backend() {
         DbBackend::Postgres => {
             let event = events::outbox::encode(now, confirmed);
-            claim_in_one_call(db.conn(), &booking, &new.seat_ids, event, now).await
+            claim_in_one_call(db.conn(), &booking, new, event).await
         }
-        _ => claim_in_transaction(db, &booking, new, confirmed, now).await,
+        _ => claim_in_transaction(db, &booking, new, confirmed).await,
     };
     // The booking insert's foreign-key check takes a key-share lock on the
     // show, so a concurrent DeleteShow/DeleteMovie (FOR UPDATE on the show)
@@ -241,9 +241,8 @@ const SEATS_TAKEN_SQLSTATE: &str = "TH409";
 async fn claim_in_one_call(
     conn: &DatabaseConnection,
     b: &booking::Model,
-    seats: &[String],
+    new: &NewBooking,
     event: events::outbox::Encoded,
-    now: DateTime<Utc>,
 ) -> AppResult<()> {
     let call = Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -252,13 +251,13 @@ async fn claim_in_one_call(
             b.id.into(),
             b.user_id.into(),
             b.show_id.into(),
-            seats.to_vec().into(),
+            new.seat_ids.clone().into(),
             b.total_cents.into(),
             b.movie_title.clone().into(),
             b.theatre_name.clone().into(),
             b.starts_at.into(),
             b.idempotency_key.clone().into(),
-            now.into(),
+            b.created_at.into(),
             event.id.into(),
             event.aggregate_type.into(),
             event.aggregate_id.into(),
@@ -283,7 +282,6 @@ async fn claim_in_transaction(
     b: &booking::Model,
     new: &NewBooking,
     event: Event,
-    now: DateTime<Utc>,
 ) -> AppResult<()> {
     let tx = db.begin_write().await?;
     booking::ActiveModel::from(b.clone()).insert(&*tx).await?;
@@ -295,7 +293,7 @@ async fn claim_in_transaction(
         taken.sort();
         return Err(AppError::SeatsTaken(taken));
     }
-    events::record(&*tx, now, event).await?;
+    events::record(&*tx, b.created_at, event).await?;
     tx.commit().await?;
     Ok(())
 }
