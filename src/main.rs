@@ -103,10 +103,12 @@ async fn main() -> anyhow::Result<()> {
     // Logs go to stderr: stdout is for command output such as `events tail`.
     // A writer thread takes the writes off the request path (one line per RPC
     // would otherwise be one write(2) per call); it never drops a line, and
-    // `_log_flush` flushes what is queued when main returns.
+    // `_log_flush` flushes what is queued when main returns. It flushes its
+    // buffer each time it has drained the queue, so lines that arrive together
+    // leave in one write and none waits for later ones.
     let (writer, _log_flush) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()

@@ -478,3 +478,80 @@ async fn missed_invalidation_never_serves_the_stale_entry() {
     assert_eq!(title(admin.clone(), movie.id.clone()).await, "After");
     assert_eq!(app.server.cache_stats().hits, hits + 1, "caching resumed");
 }
+
+/// A Redis that still holds an older `theatre_cache` library (one without the
+/// invalidation function, as a previous release loaded it) gets the current
+/// one loaded by the first write, whose invalidation then succeeds: no cache
+/// error, every generation it depends on bumped once, and the next read of a
+/// cached entry misses and sees the write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_older_cache_library_in_redis_is_replaced() {
+    let redis = OwnRedis::start();
+    let old_library = "#!lua name=theatre_cache\n\
+        redis.register_function('theatre_cache_lookup', function(keys, args)\n\
+          local counters = redis.call('MGET', unpack(keys))\n\
+          for i = 1, #counters do\n\
+            if not counters[i] then counters[i] = '0' end\n\
+          end\n\
+          local key = args[1] .. 'e' .. counters[1] .. ':g' .. table.concat(counters, '.', 2)\n\
+          return {key, redis.call('GET', key)}\n\
+        end)";
+    assert!(
+        redis
+            .cli(&["function", "load", old_library])
+            .contains("theatre_cache")
+    );
+    let url = redis.url();
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| use_redis(c, &url)).await;
+    let mut admin = app.admin().await;
+    let movie = app.create_movie(&mut admin, "Before").await;
+    let list = |mut client: Client| async move {
+        client
+            .catalog
+            .list_movies(proto::ListMoviesRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .movies
+            .into_iter()
+            .map(|m| m.title)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(list(admin.clone()).await, ["Before"]);
+    assert_eq!(
+        list(admin.clone()).await,
+        ["Before"],
+        "served from the cache"
+    );
+    assert_eq!(app.server.cache_stats().hits, 1);
+
+    admin
+        .catalog
+        .update_movie(proto::UpdateMovieRequest {
+            movie_id: movie.id.clone(),
+            title: Some("After".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        redis
+            .cli(&["function", "list", "libraryname", "theatre_cache"])
+            .contains("theatre_cache_bump"),
+        "the current library was loaded"
+    );
+    let counts = app.server.cache_stats();
+    assert_eq!(counts.errors, 0, "no invalidation failed");
+    let movies_generation = redis.cli(&["--raw", "keys", "*gen:movies"]);
+    let key = movies_generation.trim();
+    assert!(!key.is_empty(), "the movies generation exists");
+    // Created, then updated: two bumps of the movies generation.
+    assert_eq!(redis.cli(&["get", key]).trim(), "2");
+    let ttl: i64 = redis.cli(&["pttl", key]).trim().parse().unwrap();
+    assert!(
+        ttl > 3_600_000,
+        "the generation got its long expiry, not {ttl}"
+    );
+    assert_eq!(list(admin.clone()).await, ["After"]);
+    assert_eq!(app.server.cache_stats().misses, counts.misses + 1);
+}
