@@ -482,8 +482,8 @@ async fn missed_invalidation_never_serves_the_stale_entry() {
 /// A Redis that still holds an older `theatre_cache` library (one without the
 /// invalidation function, as a previous release loaded it) gets the current
 /// one loaded by the first write, whose invalidation then succeeds: no cache
-/// error, every generation it depends on bumped once, and the next read of a
-/// cached entry misses and sees the write.
+/// error, the movies generation counts both movie writes and carries its long
+/// expiry, and the next read of a cached entry misses and sees the write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_older_cache_library_in_redis_is_replaced() {
     let redis = OwnRedis::start();
