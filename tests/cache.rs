@@ -133,15 +133,8 @@ async fn every_write_path_is_visible_to_the_next_read(backend: Backend) {
     assert_eq!(listed.len(), 2);
 
     // UpdateMovie → GetMovie, and the title shown by GetShow and ListShows.
-    admin
-        .catalog
-        .update_movie(proto::UpdateMovieRequest {
-            movie_id: fx.movie_id.clone(),
-            title: Some("Metropolis (restored)".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    app.rename_movie(&mut admin, &fx.movie_id, "Metropolis (restored)")
+        .await;
     assert_eq!(
         read!(get_movie, movie()).unwrap().movie.unwrap().title,
         "Metropolis (restored)"
@@ -388,15 +381,9 @@ async fn redis_outage_is_answered_from_the_database_and_recovers() {
 
     // Redis stopped: reads and writes go on; a write's invalidation is missed.
     redis.stop();
-    admin
-        .catalog
-        .update_movie(proto::UpdateMovieRequest {
-            movie_id: fx.movie_id.clone(),
-            title: Some("Written while Redis was down".into()),
-            ..Default::default()
-        })
-        .await
-        .expect("writes do not need Redis");
+    // Writes do not need Redis.
+    app.rename_movie(&mut admin, &fx.movie_id, "Written while Redis was down")
+        .await;
     assert_eq!(
         get_title(admin.clone(), fx.movie_id.clone()).await.unwrap(),
         "Written while Redis was down"
@@ -450,15 +437,7 @@ async fn missed_invalidation_never_serves_the_stale_entry() {
             .cli(&["acl", "setuser", "default", "-incr"])
             .contains("OK")
     );
-    admin
-        .catalog
-        .update_movie(proto::UpdateMovieRequest {
-            movie_id: movie.id.clone(),
-            title: Some("After".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    app.rename_movie(&mut admin, &movie.id, "After").await;
     assert_eq!(
         title(admin.clone(), movie.id.clone()).await,
         "After",
@@ -525,15 +504,7 @@ async fn an_older_cache_library_in_redis_is_replaced() {
     );
     assert_eq!(app.server.cache_stats().hits, 1);
 
-    admin
-        .catalog
-        .update_movie(proto::UpdateMovieRequest {
-            movie_id: movie.id.clone(),
-            title: Some("After".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    app.rename_movie(&mut admin, &movie.id, "After").await;
     assert!(
         redis
             .cli(&["function", "list", "libraryname", "theatre_cache"])

@@ -450,6 +450,19 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Gives a movie a new title (an UpdateMovie of that field alone).
+    pub async fn rename_movie(&self, admin: &mut Client, movie_id: &str, title: &str) {
+        admin
+            .catalog
+            .update_movie(proto::UpdateMovieRequest {
+                movie_id: movie_id.into(),
+                title: Some(title.into()),
+                ..Default::default()
+            })
+            .await
+            .expect("rename movie");
+    }
+
     pub async fn create_theatre(&self, admin: &mut Client, name: &str) -> proto::Theatre {
         admin
             .catalog
