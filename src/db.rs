@@ -36,6 +36,9 @@ pub struct Database {
     write_gate: Option<Arc<Mutex<()>>>,
     statements: Arc<AtomicU64>,
     max_connections: u32,
+    /// A one-connection pool of its own for health probes, so that a probe
+    /// neither waits behind a busy pool nor for the pool's acquire timeout.
+    probe: DatabaseConnection,
 }
 
 impl Database {
@@ -67,12 +70,28 @@ impl Database {
         });
         let write_gate =
             (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let mut probe = ConnectOptions::new(url);
+        probe
+            .max_connections(1)
+            .min_connections(0)
+            .connect_lazy(true)
+            .sqlx_logging(false);
         Ok(Self {
             conn,
             write_gate,
             statements,
             max_connections,
+            probe: sea_orm::Database::connect(probe).await?,
         })
+    }
+
+    /// Whether the database answers within `timeout`, on the probe's own
+    /// connection (opened again as needed, so recovery is seen at once).
+    pub async fn answers_within(&self, timeout: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(timeout, self.probe.ping()).await,
+            Ok(Ok(()))
+        )
     }
 
     pub fn conn(&self) -> &DatabaseConnection {
@@ -127,6 +146,7 @@ impl Database {
     }
 
     pub async fn close(self) -> Result<(), DbErr> {
+        self.probe.close().await?;
         self.conn.close().await
     }
 }

@@ -1,9 +1,15 @@
 //! The application error and its single mapping to the wire.
 //!
-//! Client mistakes map to precise codes whose messages name the field or seat;
-//! database and other internal failures are logged here and answered with a
-//! bare `INTERNAL`, so no SQL or secret ever reaches a client.
-use sea_orm::{DbErr, RuntimeErr, SqlErr};
+//! Client mistakes map to precise codes whose messages name the field or seat.
+//! A database fault that is not the client's (lost or reset connection, server
+//! shutting down or read-only, pool exhausted, a conflict a retry resolves)
+//! becomes `UNAVAILABLE` with a retry delay, or `DEADLINE_EXCEEDED`, the moment
+//! it is converted, so clients and their retry policies retry it. Whatever is
+//! left is our own bug: logged here and answered with a bare `INTERNAL`, so no
+//! SQL or secret ever reaches a client.
+use std::time::Duration;
+
+use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -24,9 +30,8 @@ pub enum AppError {
     /// Seats that another booking holds; the whole booking was refused.
     #[error("seats already booked: {}", .0.join(", "))]
     SeatsTaken(Vec<String>),
-    /// A conflict the client may retry (deadlock, serialization failure).
-    #[error("{0}")]
-    Aborted(String),
+    /// A fault that is not the client's and a retry may not meet (database
+    /// unreachable, connection lost, server shutting down); sent with RetryInfo.
     #[error("{0}")]
     Unavailable(String),
     /// Refused to protect the service (overload, login throttling); the
@@ -38,8 +43,10 @@ pub enum AppError {
     },
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// A database error that is our bug (a transient one never becomes this;
+    /// see `From<DbErr>`).
     #[error("database error: {0}")]
-    Database(#[from] DbErr),
+    Database(DbErr),
     #[error("{0}")]
     Internal(String),
 }
@@ -65,37 +72,97 @@ impl AppError {
     }
 }
 
-/// SQLSTATEs PostgreSQL uses for conflicts that a retry resolves.
-const RETRYABLE_SQLSTATES: &[&str] = &["40001", "40P01"];
+/// How soon a client is told to retry after a transient database fault.
+pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_millis(500);
 
 /// The SQLSTATE and message of an error the database itself raised.
 pub fn raised(err: &DbErr) -> Option<(std::borrow::Cow<'_, str>, &str)> {
-    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) =
-        err
-    else {
-        return None;
-    };
-    let db = sqlx.as_database_error()?;
+    let db = sqlx_error(err)?.as_database_error()?;
     Some((db.code()?, db.message()))
 }
 
-fn classify_db_error(err: &DbErr) -> Option<AppError> {
+fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => Some(e),
+        _ => None,
+    }
+}
+
+/// What a transient database fault tells the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transient {
+    /// Retry: the database is unreachable, restarting, read-only or busy, or
+    /// the statement lost a conflict a new attempt resolves.
+    Unavailable,
+    /// The database cancelled the statement on its own timeout.
+    Deadline,
+}
+
+/// PostgreSQL SQLSTATEs, by class or in full, that are not the client's fault:
+/// connection exceptions (08), a conflict a retry resolves (40001
+/// serialization failure, 40P01 deadlock), a read-only transaction (25006, a
+/// standby or `default_transaction_read_only`), insufficient resources (53),
+/// lock not available (55P03), operator intervention (57P01 admin shutdown,
+/// 57P02 crash shutdown, 57P03 cannot connect now, 57P04 database dropped),
+/// system errors (58).
+fn transient_sqlstate(code: &str) -> Option<Transient> {
+    match code {
+        "57014" => Some(Transient::Deadline),
+        "40001" | "40P01" | "25006" | "55P03" | "57P01" | "57P02" | "57P03" | "57P04" => {
+            Some(Transient::Unavailable)
+        }
+        _ if ["08", "53", "58"]
+            .iter()
+            .any(|class| code.starts_with(class)) =>
+        {
+            Some(Transient::Unavailable)
+        }
+        // SQLite reports result codes (extended ones carry the primary code in
+        // their low byte): BUSY 5, LOCKED 6, NOMEM 7, READONLY 8, IOERR 10,
+        // FULL 13, CANTOPEN 14, PROTOCOL 15.
+        _ => match code.parse::<u32>().map(|c| c & 0xff) {
+            Ok(5 | 6 | 7 | 8 | 10 | 13 | 14 | 15) => Some(Transient::Unavailable),
+            _ => None,
+        },
+    }
+}
+
+fn transient(err: &DbErr) -> Option<Transient> {
     if let DbErr::ConnectionAcquire(_) = err {
-        return Some(AppError::Unavailable(
-            "database is busy, retry later".into(),
-        ));
+        return Some(Transient::Unavailable);
     }
-    let (code, _) = raised(err)?;
-    if RETRYABLE_SQLSTATES.contains(&code.as_ref()) {
-        return Some(AppError::Aborted(
-            "conflicting concurrent update, retry".into(),
-        ));
+    match sqlx_error(err)? {
+        sqlx::Error::Database(db) => transient_sqlstate(&db.code()?),
+        // The connection broke (reset, closed by the server, EOF mid-message)
+        // or could not be had: the statement may or may not have run, which
+        // the idempotency key of a retried write settles.
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => Some(Transient::Unavailable),
+        _ => None,
     }
-    // SQLITE_BUSY (5) / SQLITE_LOCKED (6) after the busy timeout.
-    if code == "5" || code == "6" {
-        return Some(AppError::Aborted("database is locked, retry".into()));
+}
+
+impl From<DbErr> for AppError {
+    fn from(err: DbErr) -> Self {
+        match transient(&err) {
+            Some(Transient::Unavailable) => {
+                tracing::warn!(error = %err, "database unavailable");
+                AppError::Unavailable("database unavailable, retry".into())
+            }
+            Some(Transient::Deadline) => {
+                tracing::warn!(error = %err, "database statement timed out");
+                AppError::DeadlineExceeded("database statement timed out".into())
+            }
+            None => AppError::Database(err),
+        }
     }
-    None
 }
 
 impl From<AppError> for Status {
@@ -124,24 +191,21 @@ impl From<AppError> for Status {
                 }
                 Status::with_error_details(Code::FailedPrecondition, message, details)
             }
-            AppError::Aborted(m) => Status::aborted(m),
-            AppError::Unavailable(m) => Status::unavailable(m),
+            AppError::Unavailable(m) => Status::with_error_details(
+                Code::Unavailable,
+                m,
+                ErrorDetails::with_retry_info(Some(UNAVAILABLE_RETRY_AFTER)),
+            ),
             AppError::ResourceExhausted { retry_after, .. } => Status::with_error_details(
                 Code::ResourceExhausted,
                 message,
                 ErrorDetails::with_retry_info(Some(retry_after)),
             ),
             AppError::DeadlineExceeded(m) => Status::deadline_exceeded(m),
-            AppError::Database(db) => match classify_db_error(&db) {
-                Some(mapped) => {
-                    tracing::warn!(error = %db, "retryable database error");
-                    mapped.into()
-                }
-                None => {
-                    tracing::error!(error = %db, "database error");
-                    Status::internal("internal error")
-                }
-            },
+            AppError::Database(db) => {
+                tracing::error!(error = %db, "database error");
+                Status::internal("internal error")
+            }
             AppError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 Status::internal("internal error")

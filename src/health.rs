@@ -29,6 +29,8 @@ pub struct HealthMonitor {
     cache: Cache,
     relay: Option<Arc<RelayStats>>,
     interval: Duration,
+    /// How long the database probe may take before the database counts as lost.
+    probe_timeout: Duration,
     last: HashMap<&'static str, ServingStatus>,
 }
 
@@ -47,6 +49,7 @@ impl HealthMonitor {
         cache: Cache,
         relay: Option<Arc<RelayStats>>,
         interval: Duration,
+        probe_timeout: Duration,
     ) -> Self {
         Self {
             reporter,
@@ -54,6 +57,7 @@ impl HealthMonitor {
             cache,
             relay,
             interval,
+            probe_timeout,
             last: HashMap::new(),
         }
     }
@@ -73,7 +77,7 @@ impl HealthMonitor {
     }
 
     pub async fn check(&mut self) {
-        let db_up = self.db.conn().ping().await.is_ok();
+        let db_up = self.db.answers_within(self.probe_timeout).await;
         for name in std::iter::once(OVERALL).chain(SERVICES) {
             self.set(name, status(db_up)).await;
         }

@@ -245,6 +245,7 @@ impl App {
             cache.clone(),
             relay.as_ref().map(|(stats, _)| stats.clone()),
             config.health_interval,
+            config.health_timeout,
         );
         // Statuses are real before the first request arrives.
         monitor.check().await;

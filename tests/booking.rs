@@ -326,3 +326,99 @@ async fn other_users_bookings_are_not_found(backend: Backend) {
         "Ann's booking untouched"
     );
 }
+
+/// Every `Actual Loops` of an `EXPLAIN (FORMAT JSON)` plan tree, with its node type.
+fn plan_loops(node: &serde_json::Value, out: &mut Vec<(String, u64)>) {
+    if let Some(loops) = node["Actual Loops"].as_u64() {
+        let kind = node["Node Type"].as_str().unwrap_or("?");
+        let relation = node["Relation Name"].as_str().unwrap_or("");
+        out.push((format!("{kind} {relation}"), loops));
+    }
+    for child in node["Plans"].as_array().into_iter().flatten() {
+        plan_loops(child, out);
+    }
+}
+
+/// The plans auto_explain sends as NOTICEs (`log_level = notice`) for each
+/// statement a call runs, nested ones included, as `psql` prints them.
+fn noticed_plans(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .split("NOTICE:")
+        .filter_map(|notice| {
+            let json = &notice[notice.find('{')?..=notice.rfind('}')?];
+            Some(
+                serde_json::from_str::<serde_json::Value>(json).expect("plan JSON")["Plan"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// A show created after `seats` was analyzed has no statistics, and the claim
+/// once planned as a semi join that probed every seat of the show (2,000 loops,
+/// about a second, for one seat). The real `claim_booking` runs here under
+/// auto_explain: no node of any statement it runs may loop more times than
+/// seats were requested.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_claim_on_a_show_newer_than_the_statistics_touches_only_the_requested_seats() {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let mut admin = app.admin().await;
+    let movie = app.create_movie(&mut admin, "Statistics").await;
+    let theatre = app.create_theatre(&mut admin, "Planner").await;
+    let hall: Vec<proto::SeatRow> = ('A'..='T').map(|r| row(&r.to_string(), 100, 900)).collect();
+    let analyzed = app
+        .create_show(&mut admin, &movie.id, &theatre.id, hall.clone())
+        .await;
+    let mut ann = app.user("ann").await;
+    for seats in [["A1", "A2"], ["B5", "B6"], ["C9", "C10"]] {
+        book(&mut ann, &analyzed.id, &seats).await.unwrap();
+    }
+    app.server
+        .db()
+        .conn()
+        .execute_unprepared("ANALYZE")
+        .await
+        .unwrap();
+    let fresh = app
+        .create_show(&mut admin, &movie.id, &theatre.id, hall)
+        .await;
+
+    let claim = format!(
+        "SELECT claim_booking(gen_random_uuid(), '{user}', '{show}', ARRAY['K50'], 900, 'Statistics', \
+         'Planner', now() + interval '1 day', NULL, now(), gen_random_uuid(), 'booking', 'x', \
+         'theatre.v1.BookingConfirmed', '\\x00'::bytea)",
+        user = ann.user_id,
+        show = fresh.id,
+    );
+    let mut psql = std::process::Command::new("psql");
+    psql.args(["-X", "-v", "ON_ERROR_STOP=1", "-d", app.database_url()]);
+    for statement in [
+        "LOAD 'auto_explain'",
+        "SET auto_explain.log_min_duration = 0",
+        "SET auto_explain.log_analyze = on",
+        "SET auto_explain.log_nested_statements = on",
+        "SET auto_explain.log_format = json",
+        "SET auto_explain.log_level = notice",
+        "BEGIN",
+        &claim,
+        "ROLLBACK",
+    ] {
+        psql.args(["-c", statement]);
+    }
+    let out = psql.output().expect("psql runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "psql failed: {stderr}");
+    let mut loops = Vec::new();
+    for plan in noticed_plans(&stderr) {
+        plan_loops(&plan, &mut loops);
+    }
+    assert!(
+        loops.iter().any(|(node, _)| node == "ModifyTable seats"),
+        "the seat claim's plan was seen: {loops:?}"
+    );
+    let worst = loops.iter().max_by_key(|(_, n)| *n).unwrap();
+    assert!(
+        worst.1 <= 1,
+        "a one-seat claim looped {worst:?}; all: {loops:?}"
+    );
+}

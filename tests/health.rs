@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use common::*;
 use sea_orm::ConnectionTrait;
+use theatre::proto;
+use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -128,4 +130,69 @@ async fn shutdown_reports_not_serving_to_watchers() {
         .expect("shutdown finishes within the grace period")
         .unwrap()
         .unwrap();
+}
+
+/// How long `service` takes to report `want` (at most 10 s).
+async fn time_until(app: &TestApp, service: &str, want: ServingStatus) -> Duration {
+    let start = tokio::time::Instant::now();
+    wait_for(app, service, want).await;
+    start.elapsed()
+}
+
+/// The probe has its own connection and timeout (300 ms in tests, every 50
+/// ms): a lost database shows within about one probe, whether its connections
+/// reset or hang, not after the pool's 5 s acquire timeout (or never), and its
+/// return as fast. Calls meanwhile are UNAVAILABLE with a retry delay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_database_is_noticed_within_a_probe_and_its_return_as_fast() {
+    let mut link = DbLink::start(&pg_base_url()).await;
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        c.database_url = link.url(&c.database_url);
+    })
+    .await;
+    let mut admin = app.admin().await;
+    assert_eq!(status(&app, "").await, ServingStatus::Serving);
+
+    link.cut();
+    let lost = time_until(&app, "", ServingStatus::NotServing).await;
+    assert!(
+        lost < Duration::from_secs(2),
+        "took {lost:?} to notice a reset"
+    );
+    assert_status(list_theatres(&mut admin).await, Code::Unavailable, "retry");
+    link.restore().await;
+    let back = time_until(&app, "", ServingStatus::Serving).await;
+    assert!(back < Duration::from_secs(2), "took {back:?} to recover");
+    succeeds_again(&mut admin).await;
+
+    link.stall();
+    let lost = time_until(&app, "", ServingStatus::NotServing).await;
+    assert!(
+        lost < Duration::from_secs(2),
+        "took {lost:?} to notice a hang"
+    );
+    link.restore().await;
+    let back = time_until(&app, "", ServingStatus::Serving).await;
+    assert!(back < Duration::from_secs(2), "took {back:?} to recover");
+    succeeds_again(&mut admin).await;
+}
+
+async fn list_theatres(
+    client: &mut Client,
+) -> Result<tonic::Response<proto::ListTheatresResponse>, tonic::Status> {
+    client
+        .catalog
+        .list_theatres(proto::ListTheatresRequest {})
+        .await
+}
+
+/// Waits until a call succeeds, for at most 5 s.
+async fn succeeds_again(client: &mut Client) {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while list_theatres(client).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("calls succeed again once the database is back");
 }

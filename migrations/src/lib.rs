@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_core_schema;
 mod m20261125_000002_claim_booking_fn;
+mod m20261201_000003_claim_by_seat_ids;
 
 pub struct Migrator;
 
@@ -12,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_core_schema::Migration),
             Box::new(m20261125_000002_claim_booking_fn::Migration),
+            Box::new(m20261201_000003_claim_by_seat_ids::Migration),
         ]
     }
 }

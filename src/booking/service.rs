@@ -35,7 +35,7 @@ fn failure_reason(err: &AppError) -> &'static str {
         AppError::FailedPrecondition(_) => "show_started",
         AppError::InvalidArgument { .. } => "invalid_argument",
         AppError::Unauthenticated(_) | AppError::PermissionDenied(_) => "unauthenticated",
-        AppError::AlreadyExists(_) | AppError::Aborted(_) => "conflict",
+        AppError::AlreadyExists(_) => "conflict",
         AppError::Unavailable(_)
         | AppError::ResourceExhausted { .. }
         | AppError::DeadlineExceeded(_) => "unavailable",

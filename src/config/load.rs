@@ -33,6 +33,7 @@ pub const SETTINGS: &[&str] = &[
     "THEATRE_OUTBOX_POLL_MS",
     "THEATRE_OUTBOX_RETENTION_SECS",
     "THEATRE_HEALTH_INTERVAL_MS",
+    "THEATRE_HEALTH_TIMEOUT_MS",
     "THEATRE_SHUTDOWN_GRACE_MS",
     "THEATRE_LOG_FORMAT",
     "THEATRE_METRICS_ADDR",
@@ -157,6 +158,10 @@ impl Config {
         if let Some(ms) = lookup("THEATRE_HEALTH_INTERVAL_MS") {
             config.health_interval =
                 Duration::from_millis(parse_setting("THEATRE_HEALTH_INTERVAL_MS", &ms)?);
+        }
+        if let Some(ms) = lookup("THEATRE_HEALTH_TIMEOUT_MS") {
+            config.health_timeout =
+                Duration::from_millis(parse_at_least("THEATRE_HEALTH_TIMEOUT_MS", &ms, 1)?);
         }
         if let Some(ms) = lookup("THEATRE_SHUTDOWN_GRACE_MS") {
             config.shutdown_grace =

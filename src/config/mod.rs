@@ -172,6 +172,9 @@ pub struct Config {
     pub cors_origins: CorsOrigins,
     /// `THEATRE_HEALTH_INTERVAL_MS`: how often dependencies are checked for health.
     pub health_interval: Duration,
+    /// `THEATRE_HEALTH_TIMEOUT_MS`: how long the database probe may take
+    /// before the database counts as lost.
+    pub health_timeout: Duration,
     /// `THEATRE_SHUTDOWN_GRACE_MS`: how long in-flight calls may run after a
     /// shutdown starts before their connections are dropped.
     pub shutdown_grace: Duration,
@@ -219,6 +222,7 @@ impl std::fmt::Debug for Config {
             .field("kafka", &self.kafka)
             .field("cors_origins", &self.cors_origins)
             .field("health_interval", &self.health_interval)
+            .field("health_timeout", &self.health_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("log_format", &self.log_format)
             .field("metrics_addr", &self.metrics_addr)
@@ -246,6 +250,7 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             cors_origins: CorsOrigins::Localhost,
             health_interval: Duration::from_secs(2),
+            health_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
             log_format: LogFormat::Text,
             metrics_addr: Some(

@@ -57,7 +57,7 @@ macro_rules! on_both_backends {
 }
 
 /// Where PostgreSQL test databases are created; one per test.
-fn pg_base_url() -> String {
+pub fn pg_base_url() -> String {
     std::env::var("THEATRE_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
@@ -82,6 +82,9 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub backend: Backend,
     channel: Channel,
+    /// Shows made by `create_show` so far: each gets a slot of its own, so
+    /// fixtures never clash in a theatre.
+    shows_created: std::sync::atomic::AtomicI64,
     _dir: tempfile::TempDir,
 }
 
@@ -163,6 +166,7 @@ impl TestApp {
             kafka: Default::default(),
             cors_origins: theatre::config::CorsOrigins::Localhost,
             health_interval: Duration::from_millis(50),
+            health_timeout: Duration::from_millis(300),
             shutdown_grace: Duration::from_secs(2),
             log_format: Default::default(),
             metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
@@ -187,6 +191,7 @@ impl TestApp {
             clock,
             backend,
             channel,
+            shows_created: Default::default(),
             _dir: dir,
         }
     }
@@ -484,12 +489,15 @@ impl TestApp {
         theatre_id: &str,
         rows: Vec<proto::SeatRow>,
     ) -> proto::Show {
+        let slot = self
+            .shows_created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         admin
             .catalog
             .create_show(proto::CreateShowRequest {
                 movie_id: movie_id.into(),
                 theatre_id: theatre_id.into(),
-                starts_at: Some(starts_in_hours(self, 24)),
+                starts_at: Some(starts_in_hours(self, 24 + 4 * slot)),
                 rows,
             })
             .await
@@ -785,4 +793,106 @@ pub async fn scrape(addr: std::net::SocketAddr) -> Metrics {
         "{head}"
     );
     Metrics(body.to_owned())
+}
+
+/// A TCP relay between the service and PostgreSQL that a test can break, as
+/// a crashed server or a lost network does: `cut` resets every relayed
+/// connection and refuses new ones; `stall` keeps every connection open but
+/// lets nothing through (a partition, a frozen server); `restore` ends both.
+pub struct DbLink {
+    pub port: u16,
+    target: std::net::SocketAddr,
+    stalled: tokio::sync::watch::Sender<bool>,
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl DbLink {
+    /// Relays a free loopback port to the server of `url` (`postgres://user@host:port/…`).
+    pub async fn start(url: &str) -> Self {
+        let target = authority(url)
+            .parse()
+            .expect("the PostgreSQL URL names an ip:port");
+        let mut link = Self {
+            port: free_port(),
+            target,
+            stalled: tokio::sync::watch::Sender::new(false),
+            tasks: Default::default(),
+            listener: None,
+        };
+        link.restore().await;
+        link
+    }
+
+    /// `url` with its server replaced by this link.
+    pub fn url(&self, url: &str) -> String {
+        url.replacen(authority(url), &format!("127.0.0.1:{}", self.port), 1)
+    }
+
+    pub fn cut(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+        }
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    /// Ends a cut or a stall: stalled connections are closed (the server
+    /// dropped them meanwhile) and new ones are relayed again.
+    pub async fn restore(&mut self) {
+        if *self.stalled.borrow() {
+            self.cut();
+            self.stalled.send_replace(false);
+        }
+        if self.listener.is_some() {
+            return;
+        }
+        // An aborted listener task closes its socket when the runtime next
+        // gets to it, so the port may still be taken for a moment.
+        let mut bound = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await;
+        for _ in 0..100 {
+            if bound.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            bound = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await;
+        }
+        let listener = bound.expect("bind the link's port");
+        let (target, tasks, stalled) = (self.target, self.tasks.clone(), self.stalled.clone());
+        self.listener = Some(tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut stalled = stalled.subscribe();
+                let relay = tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = async { stalled.wait_for(|s| *s).await.map(|_| ()) } => {
+                            std::future::pending::<()>().await
+                        }
+                    }
+                });
+                tasks.lock().unwrap().push(relay);
+            }
+        }));
+    }
+}
+
+impl Drop for DbLink {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// The `host:port` of a `scheme://[user@]host:port/…` URL.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.split('/').next().unwrap_or(rest);
+    rest.rsplit_once('@').map_or(rest, |(_, host)| host)
 }

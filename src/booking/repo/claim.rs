@@ -41,7 +41,7 @@ use crate::{
 /// common case, pays no lookup.
 ///
 /// Round trips per booking on PostgreSQL: the read, then one call of the
-/// `claim_booking` function (migration `m20261125_000002`), which inserts the
+/// `claim_booking` function (`migrations/sql/claim_booking.sql`), which inserts the
 /// booking, claims the seats and writes the outbox event as one statement
 /// (`bench/pg/claim.sql` runs the same). On SQLite the same three writes run
 /// as a transaction.
@@ -170,9 +170,12 @@ async fn claim(
         .and_where(seat::Column::SeatId.is_in(wanted.to_vec()))
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .to_owned();
+    // Both sides name the requested seats, so the plan is bounded by them
+    // whatever the statistics say of the show (migrations/sql/claim_booking.sql).
     let claimed = seat::Entity::update_many()
         .col_expr(seat::Column::BookingId, Expr::value(booking))
         .filter(seat::Column::ShowId.eq(show))
+        .filter(seat::Column::SeatId.is_in(wanted.to_vec()))
         .filter(seat::Column::SeatId.in_subquery(lockable))
         .filter(seat::Column::BookingId.is_null())
         .exec_with_returning(&**tx)
