@@ -81,6 +81,12 @@ pub fn raised(err: &DbErr) -> Option<(std::borrow::Cow<'_, str>, &str)> {
     Some((db.code()?, db.message()))
 }
 
+/// True when the database refused a row for an exclusion constraint
+/// (PostgreSQL's 23P01; SQLite has none).
+pub fn is_exclusion_violation(err: &DbErr) -> bool {
+    raised(err).is_some_and(|(code, _)| code == "23P01")
+}
+
 fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
     match err {
         DbErr::Conn(RuntimeErr::SqlxError(e))

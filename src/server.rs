@@ -143,7 +143,7 @@ fn theatre_services(config: &Config, deps: Deps, tokens: Arc<TokenIssuer>) -> Ro
         config.login_throttle,
         metrics.clone(),
     );
-    let catalog = CatalogApi::new(db.clone(), cache.clone(), clock.clone());
+    let catalog = CatalogApi::new(db.clone(), cache.clone(), clock.clone(), config.shows);
     let booking = BookingApi::new(db, cache, clock, metrics);
     Routes::new(AuthServiceServer::new(auth).max_decoding_message_size(max_message))
         .add_service(CatalogServiceServer::new(catalog).max_decoding_message_size(max_message))

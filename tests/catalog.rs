@@ -20,6 +20,9 @@ on_both_backends!(
     shows_report_layout_and_availability,
     deleting_a_movie_cascades_and_keeps_bookings_as_history,
     deleting_a_show_cancels_its_bookings,
+    shows_in_one_theatre_cannot_overlap,
+    a_longer_movie_cannot_push_its_shows_into_the_next,
+    concurrent_shows_for_one_slot_leave_exactly_one,
 );
 
 async fn movie_create_get_update_round_trip(backend: Backend) {
@@ -595,4 +598,164 @@ async fn deleting_a_show_cancels_its_bookings(backend: Backend) {
         Code::NotFound,
         "show",
     );
+}
+
+/// `t` without its fraction of a second, as the fixtures' start times are.
+fn whole_seconds(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap()
+}
+
+fn show_at(
+    movie: &str,
+    theatre: &str,
+    starts_at: chrono::DateTime<chrono::Utc>,
+) -> proto::CreateShowRequest {
+    proto::CreateShowRequest {
+        movie_id: movie.into(),
+        theatre_id: theatre.into(),
+        starts_at: Some(prost_types::Timestamp {
+            seconds: starts_at.timestamp(),
+            nanos: starts_at.timestamp_subsec_nanos() as i32,
+        }),
+        rows: vec![row("A", 4, 700)],
+    }
+}
+
+/// The fixture's show runs 120 minutes from +24 h; with the 15-minute
+/// changeover its theatre is occupied until +26 h 15 min.
+async fn shows_in_one_theatre_cannot_overlap(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut admin = app.admin().await;
+    let fx = app.show_fixture(&mut admin).await;
+    let first = whole_seconds(app.clock_now() + chrono::Duration::hours(24));
+    let minutes = |m: i64| first + chrono::Duration::minutes(m);
+    let before = counts(&app).await;
+    for starts in [
+        minutes(-119),
+        minutes(0),
+        minutes(60),
+        minutes(134) + chrono::Duration::seconds(59),
+    ] {
+        let refused = admin
+            .catalog
+            .create_show(show_at(&fx.movie_id, &fx.theatre_id, starts))
+            .await;
+        assert_status(refused, Code::FailedPrecondition, &fx.show_id);
+    }
+    assert_eq!(counts(&app).await, before, "nothing written");
+
+    // Right after the changeover, right before the first show, and at the same
+    // time in another theatre are all free.
+    for (theatre, starts) in [
+        (fx.theatre_id.clone(), minutes(135)),
+        (fx.theatre_id.clone(), minutes(-135)),
+        (app.create_theatre(&mut admin, "Other").await.id, minutes(0)),
+    ] {
+        admin
+            .catalog
+            .create_show(show_at(&fx.movie_id, &theatre, starts))
+            .await
+            .expect("a free slot");
+    }
+
+    let now = app.clock_now();
+    let too_far = now + chrono::Duration::days(731);
+    assert_status(
+        admin
+            .catalog
+            .create_show(show_at(&fx.movie_id, &fx.theatre_id, too_far))
+            .await,
+        Code::InvalidArgument,
+        "starts_at: must be at most 730 days ahead",
+    );
+    admin
+        .catalog
+        .create_show(show_at(
+            &fx.movie_id,
+            &fx.theatre_id,
+            now + chrono::Duration::days(729),
+        ))
+        .await
+        .expect("within the horizon");
+}
+
+async fn a_longer_movie_cannot_push_its_shows_into_the_next(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut admin = app.admin().await;
+    let fx = app.show_fixture(&mut admin).await;
+    let other = app.create_movie(&mut admin, "Next").await;
+    let next_starts = whole_seconds(app.clock_now() + chrono::Duration::minutes(24 * 60 + 150));
+    let next = admin
+        .catalog
+        .create_show(show_at(&other.id, &fx.theatre_id, next_starts))
+        .await
+        .expect("after the first show and its changeover")
+        .into_inner()
+        .show
+        .unwrap();
+    let lengthen = |minutes: i32| proto::UpdateMovieRequest {
+        movie_id: fx.movie_id.clone(),
+        duration_minutes: Some(minutes),
+        ..Default::default()
+    };
+    assert_status(
+        admin.catalog.update_movie(lengthen(136)).await,
+        Code::FailedPrecondition,
+        &next.id,
+    );
+    let movie = movie::Entity::find_by_id(fx.movie_id.parse::<uuid::Uuid>().unwrap())
+        .one(app.server.db().conn())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        movie.duration_minutes, 120,
+        "the refused update changed nothing"
+    );
+    admin
+        .catalog
+        .update_movie(lengthen(135))
+        .await
+        .expect("ends exactly when the next show may start");
+}
+
+async fn concurrent_shows_for_one_slot_leave_exactly_one(backend: Backend) {
+    const RACERS: i64 = 8;
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin().await;
+    let mut setup = admin.clone();
+    let movie = app.create_movie(&mut setup, "Contested").await;
+    let theatre = app.create_theatre(&mut setup, "Contested").await;
+    let base = app.clock_now() + chrono::Duration::hours(48);
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(RACERS as usize));
+    let racers = (0..RACERS).map(|i| {
+        let (mut admin, barrier) = (admin.clone(), barrier.clone());
+        // Every two of these overlap: they start ten minutes apart.
+        let req = show_at(
+            &movie.id,
+            &theatre.id,
+            base + chrono::Duration::minutes(10 * i),
+        );
+        tokio::spawn(async move {
+            barrier.wait().await;
+            admin.catalog.create_show(req).await
+        })
+    });
+    let mut created = 0;
+    for racer in racers.collect::<Vec<_>>() {
+        match racer.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(status) => assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}"),
+        }
+    }
+    assert_eq!(created, 1, "exactly one show got the slot");
+    let theatre_id: uuid::Uuid = theatre.id.parse().unwrap();
+    let shows = show::Entity::find()
+        .all(app.server.db().conn())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.theatre_id == theatre_id)
+        .count();
+    assert_eq!(shows, 1);
 }

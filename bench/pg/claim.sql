@@ -1,8 +1,9 @@
 -- One booking of two adjacent seats (as the book scenario makes), statement for
 -- statement what CreateBooking runs on PostgreSQL (src/booking/repo/claim.rs):
--- the joined show-and-seats read, then one call of claim_booking (migration
--- m20261125_000002: the booking insert, the seat claim as one UPDATE of the
--- seats a SKIP LOCKED subquery could lock, the outbox insert). Run with
+-- the joined show-and-seats read, then one call of claim_booking
+-- (migrations/sql/claim_booking.sql: the booking insert, the seat claim as one
+-- UPDATE of the requested seats a SKIP LOCKED subquery could lock, the outbox
+-- insert). Run with
 -- `-M prepared`: the service's driver prepares every statement too (the simple
 -- protocol re-plans each one and halved the ceiling: 1,213 against 2,424 tps).
 --

@@ -7,10 +7,12 @@ INSERT INTO movies VALUES ('00000000-0000-4000-8000-000000000001', 'Pgbench', 'A
   'Drama', now(), now()) ON CONFLICT DO NOTHING;
 INSERT INTO theatres VALUES ('00000000-0000-4000-8000-000000000001', 'Pgbench', 'Lisbon', now())
   ON CONFLICT DO NOTHING;
-INSERT INTO shows
+-- One theatre is one room: show g runs in its own three-hour slot.
+INSERT INTO shows (id, movie_id, theatre_id, starts_at, created_at, occupied_until)
 SELECT ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid,
        '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000001',
-       now() + interval '7 days', now()
+       now() + interval '7 days' + g * interval '3 hours', now(),
+       now() + interval '7 days' + g * interval '3 hours' + interval '115 minutes'
 FROM generate_series(1, :shows) g ON CONFLICT DO NOTHING;
 INSERT INTO seats
 SELECT ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid,

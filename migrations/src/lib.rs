@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_core_schema;
 mod m20261125_000002_claim_booking_fn;
 mod m20261201_000003_claim_by_seat_ids;
+mod m20261201_000004_show_occupancy;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_core_schema::Migration),
             Box::new(m20261125_000002_claim_booking_fn::Migration),
             Box::new(m20261201_000003_claim_by_seat_ids::Migration),
+            Box::new(m20261201_000004_show_occupancy::Migration),
         ]
     }
 }

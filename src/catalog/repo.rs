@@ -1,6 +1,6 @@
 //! Catalog queries. Every write runs in one transaction together with its
 //! outbox event.
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -12,9 +12,9 @@ use uuid::Uuid;
 use super::validate::{MoviePatch, NewMovie, NewShow, NewTheatre, PageRequest};
 use crate::{
     booking::repo::cancel_bookings_on_shows,
-    db::Database,
+    db::{Database, WriteTx},
     entity::{booking::CancelReason, movie, seat, show, theatre},
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, is_exclusion_violation},
     events::{self, Event},
     ids::{MovieId, ShowId, TheatreId},
     proto,
@@ -78,6 +78,7 @@ pub async fn update_movie(
     id: MovieId,
     patch: MoviePatch,
     now: DateTime<Utc>,
+    changeover: Duration,
 ) -> AppResult<movie::Model> {
     let tx = db.begin_write().await?;
     let existing = movie::Entity::find_by_id(id.0)
@@ -94,6 +95,7 @@ pub async fn update_movie(
     }
     if let Some(v) = patch.duration_minutes {
         row.duration_minutes = Set(v);
+        reschedule_occupancy(&tx, id, v, changeover, now).await?;
     }
     if let Some(v) = patch.genre {
         row.genre = Set(v);
@@ -109,6 +111,51 @@ pub async fn update_movie(
     .await?;
     tx.commit().await?;
     Ok(updated)
+}
+
+/// A new running time moves the end of the movie's shows that have not
+/// started yet; one that would then overlap the next show in its theatre
+/// refuses the whole update. Shows already started keep the occupancy they had.
+async fn reschedule_occupancy(
+    tx: &WriteTx,
+    movie: MovieId,
+    minutes: i32,
+    changeover: Duration,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let upcoming = show::Entity::find()
+        .filter(show::Column::MovieId.eq(movie.0))
+        .filter(show::Column::StartsAt.gt(now))
+        .order_by_asc(show::Column::Id)
+        .lock_exclusive()
+        .all(&**tx)
+        .await?;
+    for show in upcoming {
+        let slot = (
+            show.starts_at,
+            occupied_until(show.starts_at, minutes, changeover),
+        );
+        if let Some(other) = occupant(&**tx, show.theatre_id, slot, Some(show.id)).await? {
+            return Err(AppError::FailedPrecondition(format!(
+                "duration_minutes: show {} would overlap: {}",
+                show.id,
+                overlap(show.theatre_id, &other)
+            )));
+        }
+        let id = show.id;
+        let mut row: show::ActiveModel = show.into();
+        row.occupied_until = Set(slot.1);
+        row.update(&**tx).await.map_err(|e| {
+            if is_exclusion_violation(&e) {
+                AppError::FailedPrecondition(format!(
+                    "duration_minutes: show {id} would overlap a show scheduled meanwhile"
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+    }
+    Ok(())
 }
 
 pub struct MovieDeletion {
@@ -218,7 +265,53 @@ pub async fn list_theatres(conn: &impl ConnectionTrait) -> AppResult<Vec<theatre
         .await?)
 }
 
-pub async fn create_show(db: &Database, new: NewShow, now: DateTime<Utc>) -> AppResult<ShowView> {
+/// Until when a show of `minutes` starting at `starts` occupies its theatre.
+fn occupied_until(starts: DateTime<Utc>, minutes: i32, changeover: Duration) -> DateTime<Utc> {
+    starts
+        + chrono::Duration::minutes(i64::from(minutes))
+        + chrono::Duration::from_std(changeover).unwrap_or_default()
+}
+
+/// The first show of `theatre`, other than `except`, that occupies it at some
+/// moment of `[starts, until)`.
+async fn occupant(
+    conn: &impl ConnectionTrait,
+    theatre: Uuid,
+    (starts, until): (DateTime<Utc>, DateTime<Utc>),
+    except: Option<Uuid>,
+) -> AppResult<Option<show::Model>> {
+    let mut query = show::Entity::find()
+        .filter(show::Column::TheatreId.eq(theatre))
+        .filter(show::Column::StartsAt.lt(until))
+        .filter(show::Column::OccupiedUntil.gt(starts));
+    if let Some(except) = except {
+        query = query.filter(show::Column::Id.ne(except));
+    }
+    Ok(query.order_by_asc(show::Column::StartsAt).one(conn).await?)
+}
+
+fn overlap(theatre: Uuid, other: &show::Model) -> AppError {
+    AppError::FailedPrecondition(format!(
+        "theatre {theatre} is occupied by show {} from {} until {} (changeover included)",
+        other.id,
+        other.starts_at.to_rfc3339(),
+        other.occupied_until.to_rfc3339(),
+    ))
+}
+
+/// Schedules a show. A theatre is one room: a show that would overlap another
+/// of the same theatre (start to the movie's end plus the changeover) is
+/// refused naming that show. The check inside the transaction gives the
+/// precise answer; on PostgreSQL the exclusion constraint
+/// `ex_shows_theatre_occupancy` settles concurrent CreateShows that both
+/// passed it (the second waits for the first and fails), on SQLite the single
+/// writer makes the check itself race-free.
+pub async fn create_show(
+    db: &Database,
+    new: NewShow,
+    now: DateTime<Utc>,
+    changeover: Duration,
+) -> AppResult<ShowView> {
     let tx = db.begin_write().await?;
     let movie = movie::Entity::find_by_id(new.movie_id.0)
         .lock_shared()
@@ -230,16 +323,37 @@ pub async fn create_show(db: &Database, new: NewShow, now: DateTime<Utc>) -> App
         .one(&*tx)
         .await?
         .ok_or_else(|| AppError::not_found("theatre", new.theatre_id))?;
-    let created = show::ActiveModel {
+    let slot = (
+        new.starts_at,
+        occupied_until(new.starts_at, movie.duration_minutes, changeover),
+    );
+    if let Some(other) = occupant(&*tx, theatre.id, slot, None).await? {
+        return Err(overlap(theatre.id, &other));
+    }
+    let inserted = show::ActiveModel {
         id: Set(ShowId::new().0),
         movie_id: Set(movie.id),
         theatre_id: Set(theatre.id),
-        starts_at: Set(new.starts_at),
+        starts_at: Set(slot.0),
+        occupied_until: Set(slot.1),
         created_at: Set(now),
     }
     .insert(&*tx)
-    .await
-    .map_err(|e| not_found_if_fk(e, "movie", new.movie_id))?;
+    .await;
+    let created = match inserted {
+        Ok(created) => created,
+        Err(e) if is_exclusion_violation(&e) => {
+            drop(tx);
+            return Err(match occupant(db.conn(), theatre.id, slot, None).await? {
+                Some(other) => overlap(theatre.id, &other),
+                None => AppError::FailedPrecondition(format!(
+                    "theatre {} is occupied by another show at that time",
+                    theatre.id
+                )),
+            });
+        }
+        Err(e) => return Err(not_found_if_fk(e, "movie", new.movie_id)),
+    };
     let mut seats = Vec::new();
     for row in &new.rows {
         for number in 1..=row.seats {

@@ -10,6 +10,7 @@ use super::{
 use crate::{
     cache::{Cache, Entry, Generation},
     clock::Clock,
+    config::ShowPolicy,
     db::Database,
     entity::{seat, theatre},
     ids::{MovieId, ShowId},
@@ -20,11 +21,17 @@ pub struct CatalogApi {
     db: Database,
     cache: Cache,
     clock: Arc<dyn Clock>,
+    shows: ShowPolicy,
 }
 
 impl CatalogApi {
-    pub fn new(db: Database, cache: Cache, clock: Arc<dyn Clock>) -> Self {
-        Self { db, cache, clock }
+    pub fn new(db: Database, cache: Cache, clock: Arc<dyn Clock>, shows: ShowPolicy) -> Self {
+        Self {
+            db,
+            cache,
+            clock,
+            shows,
+        }
     }
 }
 
@@ -75,7 +82,9 @@ impl CatalogService for CatalogApi {
         request: Request<proto::UpdateMovieRequest>,
     ) -> Result<Response<proto::UpdateMovieResponse>, Status> {
         let (id, patch) = validate::movie_patch(request.get_ref())?;
-        let movie = repo::update_movie(&self.db, id, patch, self.clock.now()).await?;
+        let movie =
+            repo::update_movie(&self.db, id, patch, self.clock.now(), self.shows.changeover)
+                .await?;
         // Shows display the movie title.
         self.cache
             .invalidate(&[Generation::Movies, Generation::Shows])
@@ -176,8 +185,8 @@ impl CatalogService for CatalogApi {
         request: Request<proto::CreateShowRequest>,
     ) -> Result<Response<proto::CreateShowResponse>, Status> {
         let now = self.clock.now();
-        let new = validate::new_show(request.get_ref(), now)?;
-        let view = repo::create_show(&self.db, new, now).await?;
+        let new = validate::new_show(request.get_ref(), now, self.shows.horizon)?;
+        let view = repo::create_show(&self.db, new, now, self.shows.changeover).await?;
         self.cache.invalidate(&[Generation::Shows]).await;
         tracing::info!(show_id = %view.show.id, "show created");
         Ok(Response::new(proto::CreateShowResponse {

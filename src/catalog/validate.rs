@@ -1,5 +1,7 @@
 //! Input checks for catalog writes and listings.
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -101,12 +103,30 @@ pub struct NewShow {
     pub rows: Vec<RowLayout>,
 }
 
-pub fn new_show(req: &proto::CreateShowRequest, now: DateTime<Utc>) -> AppResult<NewShow> {
+/// A show request as a valid show: ids parse, it starts after `now` and no
+/// later than `horizon` after it, and its rows are a well-formed layout.
+pub fn new_show(
+    req: &proto::CreateShowRequest,
+    now: DateTime<Utc>,
+    horizon: Duration,
+) -> AppResult<NewShow> {
     let movie_id = MovieId::parse("movie_id", &req.movie_id)?;
     let theatre_id = TheatreId::parse("theatre_id", &req.theatre_id)?;
     let starts_at = from_timestamp("starts_at", req.starts_at)?;
     if starts_at <= now {
         return Err(AppError::invalid("starts_at", "must be in the future"));
+    }
+    let latest = chrono::Duration::from_std(horizon)
+        .ok()
+        .and_then(|h| now.checked_add_signed(h));
+    if latest.is_some_and(|latest| starts_at > latest) {
+        return Err(AppError::invalid(
+            "starts_at",
+            format!(
+                "must be at most {} days ahead",
+                horizon.as_secs() / (24 * 3600)
+            ),
+        ));
     }
     if req.rows.is_empty() {
         return Err(AppError::invalid("rows", "at least one row is required"));

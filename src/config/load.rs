@@ -44,6 +44,8 @@ pub const SETTINGS: &[&str] = &[
     "THEATRE_LOGIN_FAILURES_PER_EMAIL",
     "THEATRE_LOGIN_FAILURES_PER_PEER",
     "THEATRE_LOGIN_WINDOW_SECS",
+    "THEATRE_SHOW_CHANGEOVER_MINUTES",
+    "THEATRE_SHOW_HORIZON_DAYS",
 ];
 
 impl Config {
@@ -187,6 +189,14 @@ impl Config {
         };
         read_limits(&lookup, &mut config.limits)?;
         read_throttle(&lookup, &mut config.login_throttle)?;
+        if let Some(minutes) = lookup("THEATRE_SHOW_CHANGEOVER_MINUTES") {
+            let minutes: u32 = parse_setting("THEATRE_SHOW_CHANGEOVER_MINUTES", &minutes)?;
+            config.shows.changeover = Duration::from_secs(u64::from(minutes) * 60);
+        }
+        if let Some(days) = lookup("THEATRE_SHOW_HORIZON_DAYS") {
+            let days: u32 = parse_at_least("THEATRE_SHOW_HORIZON_DAYS", &days, 1)?;
+            config.shows.horizon = Duration::from_secs(u64::from(days) * 24 * 3600);
+        }
         if let Some(brokers) = lookup("KAFKA_BROKERS") {
             config.kafka.brokers = brokers
                 .split(',')

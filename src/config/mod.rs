@@ -131,6 +131,25 @@ impl Default for KafkaConfig {
     }
 }
 
+/// How shows may be scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShowPolicy {
+    /// `THEATRE_SHOW_CHANGEOVER_MINUTES`: how long a theatre stays occupied
+    /// after a show's movie ends (cleaning, the next audience coming in).
+    pub changeover: Duration,
+    /// `THEATRE_SHOW_HORIZON_DAYS`: how far ahead a show may be scheduled.
+    pub horizon: Duration,
+}
+
+impl Default for ShowPolicy {
+    fn default() -> Self {
+        Self {
+            changeover: Duration::from_secs(15 * 60),
+            horizon: Duration::from_secs(730 * 24 * 3600),
+        }
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
@@ -184,6 +203,7 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     pub limits: Limits,
     pub login_throttle: ThrottlePolicy,
+    pub shows: ShowPolicy,
 }
 
 /// `scheme://user:password@host/…` with the password replaced.
@@ -228,6 +248,7 @@ impl std::fmt::Debug for Config {
             .field("metrics_addr", &self.metrics_addr)
             .field("limits", &self.limits)
             .field("login_throttle", &self.login_throttle)
+            .field("shows", &self.shows)
             .finish()
     }
 }
@@ -260,6 +281,7 @@ impl Default for Config {
             ),
             limits: Limits::default(),
             login_throttle: ThrottlePolicy::default(),
+            shows: ShowPolicy::default(),
         }
     }
 }

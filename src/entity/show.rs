@@ -9,6 +9,9 @@ pub struct Model {
     pub theatre_id: Uuid,
     pub starts_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
+    /// Until when the show occupies its theatre: the movie's end plus the
+    /// changeover. No two shows of a theatre occupy it at once.
+    pub occupied_until: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -172,6 +172,7 @@ impl TestApp {
             metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
             limits: Default::default(),
             login_throttle: Default::default(),
+            shows: Default::default(),
         };
         configure(&mut config);
         let clock = ManualClock::new(Utc::now());
