@@ -140,7 +140,7 @@ fn theatre_services(config: &Config, deps: Deps, tokens: Arc<TokenIssuer>) -> Ro
         db.clone(),
         tokens,
         clock.clone(),
-        config.login_throttle,
+        (config.login_throttle, config.signup_throttle),
         metrics.clone(),
     );
     let catalog = CatalogApi::new(db.clone(), cache.clone(), clock.clone(), config.shows);

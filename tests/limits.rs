@@ -159,4 +159,65 @@ async fn repeated_failed_logins_are_throttled_per_email_and_per_peer(backend: Ba
         .expect("the window has passed");
 }
 
-on_both_backends!(repeated_failed_logins_are_throttled_per_email_and_per_peer);
+fn sign_up(name: &str) -> proto::SignUpRequest {
+    proto::SignUpRequest {
+        email: format!("{name}@theatre.test"),
+        password: PASSWORD.into(),
+        display_name: name.into(),
+    }
+}
+
+/// Every sign-up from an address counts, the ones that find the email taken
+/// included: probing which emails have accounts is as limited as creating them.
+async fn sign_ups_are_throttled_per_peer(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.signup_throttle.per_peer = 3;
+        c.signup_throttle.window = Duration::from_secs(3600);
+    })
+    .await;
+    let mut auth = app.anonymous_auth();
+    let bad = auth.sign_up(proto::SignUpRequest {
+        email: "not-an-email".into(),
+        ..sign_up("x")
+    });
+    assert_status(bad.await, Code::InvalidArgument, "email");
+    auth.sign_up(sign_up("dora")).await.expect("first sign-up");
+    assert_status(
+        auth.sign_up(sign_up("dora")).await,
+        Code::AlreadyExists,
+        "email",
+    );
+    auth.sign_up(sign_up("eve")).await.expect("third attempt");
+    let users = app.count(theatre::entity::user::Entity).await;
+
+    let refused = auth.sign_up(sign_up("fred")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("sign-ups from this address"));
+    let retry = refused.get_details_retry_info().expect("retry info");
+    assert_eq!(retry.retry_delay, Some(Duration::from_secs(3600)));
+    // A taken email is refused the same way: the answer no longer tells.
+    assert_status(
+        auth.sign_up(sign_up("dora")).await,
+        Code::ResourceExhausted,
+        "sign-ups",
+    );
+    assert_eq!(
+        app.count(theatre::entity::user::Entity).await,
+        users,
+        "nothing written"
+    );
+    assert_eq!(
+        app.scrape().await.value("theatre_signups_throttled_total"),
+        2.0
+    );
+
+    app.clock.advance(chrono::Duration::seconds(3600));
+    auth.sign_up(sign_up("fred"))
+        .await
+        .expect("the window has passed");
+}
+
+on_both_backends!(
+    repeated_failed_logins_are_throttled_per_email_and_per_peer,
+    sign_ups_are_throttled_per_peer,
+);

@@ -7,7 +7,7 @@ use super::{
     layer::caller,
     password,
     repo::{self, NewUser},
-    throttle::{LoginThrottle, ThrottlePolicy},
+    throttle::{LoginThrottle, SignUpPolicy, SignUpThrottle, ThrottlePolicy},
     token::TokenIssuer,
     validate,
 };
@@ -27,6 +27,7 @@ pub struct AuthApi {
     tokens: Arc<TokenIssuer>,
     clock: Arc<dyn Clock>,
     throttle: LoginThrottle,
+    signups: SignUpThrottle,
     metrics: Metrics,
 }
 
@@ -35,13 +36,14 @@ impl AuthApi {
         db: Database,
         tokens: Arc<TokenIssuer>,
         clock: Arc<dyn Clock>,
-        throttle: ThrottlePolicy,
+        (throttle, signups): (ThrottlePolicy, SignUpPolicy),
         metrics: Metrics,
     ) -> Self {
         Self {
             db,
             tokens,
             throttle: LoginThrottle::new(throttle, clock.clone()),
+            signups: SignUpThrottle::new(signups, clock.clone()),
             clock,
             metrics,
         }
@@ -109,17 +111,34 @@ impl AuthService for AuthApi {
         &self,
         request: Request<proto::SignUpRequest>,
     ) -> Result<Response<proto::SignUpResponse>, Status> {
+        let peer = request.remote_addr().map(|addr| addr.ip());
         let req = request.into_inner();
         let email = validate::email(&req.email)?;
         let display_name = validate::display_name(&req.display_name)?;
         let password = validate::new_password(&req.password)?;
-        let new = NewUser {
-            email,
-            display_name,
-            password_hash: password::hash(password).await?,
-            role: Role::User,
+        if let Err(refused) = self.signups.admit(peer) {
+            self.metrics.signup_throttled();
+            tracing::warn!(peer = ?peer, "sign-up throttled");
+            return Err(refused.into());
+        }
+        let created = async {
+            let new = NewUser {
+                email,
+                display_name,
+                password_hash: password::hash(password).await?,
+                role: Role::User,
+            };
+            repo::create_user(&self.db, new, self.clock.now()).await
+        }
+        .await;
+        let user = match created {
+            Ok(user) => user,
+            Err(err @ AppError::AlreadyExists(_)) => return Err(err.into()),
+            Err(err) => {
+                self.signups.refund(peer);
+                return Err(err.into());
+            }
         };
-        let user = repo::create_user(&self.db, new, self.clock.now()).await?;
         tracing::info!(user_id = %user.id, "user signed up");
         Ok(Response::new(proto::SignUpResponse {
             user: Some(user_to_proto(user)),

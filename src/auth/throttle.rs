@@ -10,6 +10,10 @@
 //! a burst of parallel guesses cannot slip past the limit while the first
 //! ones are still being verified.
 //!
+//! Sign-ups are throttled per peer address the same way, counting every
+//! admitted attempt: each one costs an argon2 hash, and each answer tells
+//! whether an email has an account (see the README's "Accounts" section).
+//!
 //! The counts live in this process. Behind several instances an attacker gets
 //! the limit once per instance; that bound is still far below what guessing
 //! needs, and it keeps Redis optional.
@@ -44,6 +48,24 @@ impl Default for ThrottlePolicy {
             per_email: 5,
             per_peer: 100,
             window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Sign-ups allowed per peer address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignUpPolicy {
+    /// `THEATRE_SIGNUPS_PER_PEER`: sign-up attempts per peer address per window (0: no limit).
+    pub per_peer: u32,
+    /// `THEATRE_SIGNUP_WINDOW_SECS`.
+    pub window: Duration,
+}
+
+impl Default for SignUpPolicy {
+    fn default() -> Self {
+        Self {
+            per_peer: 20,
+            window: Duration::from_secs(3600),
         }
     }
 }
@@ -195,6 +217,49 @@ impl LoginThrottle {
         state.emails.refund(&email.to_owned());
         if let Some(peer) = peer {
             state.peers.refund(&peer);
+        }
+    }
+}
+
+/// Sign-up attempts per peer address.
+pub struct SignUpThrottle {
+    window: chrono::Duration,
+    clock: Arc<dyn Clock>,
+    peers: Mutex<Counts<IpAddr>>,
+}
+
+impl SignUpThrottle {
+    pub fn new(policy: SignUpPolicy, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            window: chrono::Duration::from_std(policy.window).unwrap_or(chrono::Duration::MAX),
+            clock,
+            peers: Mutex::new(Counts::new(policy.per_peer)),
+        }
+    }
+
+    /// Admits a sign-up from `peer` (counting it) or refuses it with the time
+    /// left in the peer's window.
+    pub fn admit(&self, peer: Option<IpAddr>) -> Result<(), AppError> {
+        let Some(peer) = peer else { return Ok(()) };
+        let now = self.clock.now();
+        let mut peers = self.peers.lock().expect("throttle lock poisoned");
+        if let Some(retry_after) = peers.locked_for(&peer, now, self.window) {
+            return Err(AppError::ResourceExhausted {
+                message: "too many sign-ups from this address, retry later".into(),
+                retry_after,
+            });
+        }
+        peers.count(&peer, now, self.window);
+        Ok(())
+    }
+
+    /// The admitted attempt ended without an answer (a database error, say).
+    pub fn refund(&self, peer: Option<IpAddr>) {
+        if let Some(peer) = peer {
+            self.peers
+                .lock()
+                .expect("throttle lock poisoned")
+                .refund(&peer);
         }
     }
 }

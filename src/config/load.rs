@@ -44,6 +44,8 @@ pub const SETTINGS: &[&str] = &[
     "THEATRE_LOGIN_FAILURES_PER_EMAIL",
     "THEATRE_LOGIN_FAILURES_PER_PEER",
     "THEATRE_LOGIN_WINDOW_SECS",
+    "THEATRE_SIGNUPS_PER_PEER",
+    "THEATRE_SIGNUP_WINDOW_SECS",
     "THEATRE_SHOW_CHANGEOVER_MINUTES",
     "THEATRE_SHOW_HORIZON_DAYS",
 ];
@@ -189,6 +191,13 @@ impl Config {
         };
         read_limits(&lookup, &mut config.limits)?;
         read_throttle(&lookup, &mut config.login_throttle)?;
+        if let Some(n) = lookup("THEATRE_SIGNUPS_PER_PEER") {
+            config.signup_throttle.per_peer = parse_setting("THEATRE_SIGNUPS_PER_PEER", &n)?;
+        }
+        if let Some(secs) = lookup("THEATRE_SIGNUP_WINDOW_SECS") {
+            config.signup_throttle.window =
+                Duration::from_secs(parse_at_least("THEATRE_SIGNUP_WINDOW_SECS", &secs, 1)?);
+        }
         if let Some(minutes) = lookup("THEATRE_SHOW_CHANGEOVER_MINUTES") {
             let minutes: u32 = parse_setting("THEATRE_SHOW_CHANGEOVER_MINUTES", &minutes)?;
             config.shows.changeover = Duration::from_secs(u64::from(minutes) * 60);

@@ -9,7 +9,10 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 pub use file::ConfigFile;
 pub use load::SETTINGS;
 
-pub use crate::{auth::throttle::ThrottlePolicy, limits::Limits};
+pub use crate::{
+    auth::throttle::{SignUpPolicy, ThrottlePolicy},
+    limits::Limits,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid setting {name}={value:?}: {reason}")]
@@ -203,6 +206,7 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     pub limits: Limits,
     pub login_throttle: ThrottlePolicy,
+    pub signup_throttle: SignUpPolicy,
     pub shows: ShowPolicy,
 }
 
@@ -248,6 +252,7 @@ impl std::fmt::Debug for Config {
             .field("metrics_addr", &self.metrics_addr)
             .field("limits", &self.limits)
             .field("login_throttle", &self.login_throttle)
+            .field("signup_throttle", &self.signup_throttle)
             .field("shows", &self.shows)
             .finish()
     }
@@ -281,6 +286,7 @@ impl Default for Config {
             ),
             limits: Limits::default(),
             login_throttle: ThrottlePolicy::default(),
+            signup_throttle: SignUpPolicy::default(),
             shows: ShowPolicy::default(),
         }
     }

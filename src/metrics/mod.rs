@@ -64,6 +64,7 @@ pub struct Metrics {
     bookings_cancelled: Counter,
     login_failures: Counter,
     logins_throttled: Family<ReasonLabels, Counter>,
+    signups_throttled: Counter,
 }
 
 impl Default for Metrics {
@@ -80,6 +81,7 @@ impl Default for Metrics {
             bookings_cancelled: Counter::default(),
             login_failures: Counter::default(),
             logins_throttled: Family::default(),
+            signups_throttled: Counter::default(),
         }
     }
 }
@@ -147,6 +149,11 @@ impl Metrics {
             .inc();
     }
 
+    /// A sign-up refused because its peer address used up its sign-ups.
+    pub fn signup_throttled(&self) {
+        self.signups_throttled.inc();
+    }
+
     /// The Prometheus text exposition of everything, `snapshot` included.
     pub fn render(&self, snapshot: &Snapshot) -> String {
         let mut registry = Registry::default();
@@ -212,6 +219,11 @@ impl Metrics {
             "theatre_logins_throttled",
             "Logins refused before checking the password, by throttle scope",
             self.logins_throttled.clone(),
+        );
+        r.register(
+            "theatre_signups_throttled",
+            "Sign-ups refused because their peer address used up its sign-ups",
+            self.signups_throttled.clone(),
         );
     }
 }
