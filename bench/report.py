@@ -78,6 +78,10 @@ def summed_cpu(out, prefix):
 
 CPU_COLUMNS = ("server", "k6", "postgres", "tansu", "redis")
 
+# 50 closed-loop VUs at ~2,000 bookings/s wait ~25 ms by Little's law; p99 has
+# been 50-60 ms. The claim's bad plan on new shows took it to 1,983 ms.
+BOOK_ROUND_P99_MS = 200
+
 
 def cpu_rows(out):
     for name in ("empty", "browse", "browse_paced", "book", "rush", "login1", "login4", "pgbench"):
@@ -164,6 +168,12 @@ def main():
         "browse p99 < 20 ms (200 closed-loop VUs)": browse["p99"] < 20,
         "browse p99 < 20 ms (fixed arrival rate)": paced["p99"] < 20,
         "book >= 0.5 x P": book["ok_per_s"] >= 0.5 * p,
+        # Each round books shows created after an ANALYZE; a claim whose plan
+        # goes bad on them (2 s per booking once) shows as one slow round,
+        # which the median round would hide.
+        f"book p99 < {BOOK_ROUND_P99_MS} ms in every round (new shows, ANALYZE halfway)": all(
+            x["book"]["p99"] < BOOK_ROUND_P99_MS for x in all_rounds
+        ),
         "rush: all 300 seats sold once": db["sold"] == db["seats"] == 300 and db["sold_twice"] == 0,
         "rush: zero INTERNAL/UNAVAILABLE": rush["errors"]["internal_or_unavailable"] == 0,
         "rush: loser p99 < 100 ms": rush["loser_p99"] < 100,

@@ -363,15 +363,12 @@ async fn the_claim_on_a_show_newer_than_the_statistics_touches_only_the_requeste
     use sea_orm::ConnectionTrait;
     let app = TestApp::spawn(Backend::Postgres).await;
     let mut admin = app.admin().await;
-    let movie = app.create_movie(&mut admin, "Statistics").await;
-    let theatre = app.create_theatre(&mut admin, "Planner").await;
-    let hall: Vec<proto::SeatRow> = ('A'..='T').map(|r| row(&r.to_string(), 100, 900)).collect();
     let analyzed = app
-        .create_show(&mut admin, &movie.id, &theatre.id, hall.clone())
+        .show_fixture_with(&mut admin, hall('A'..='T', 900))
         .await;
     let mut ann = app.user("ann").await;
     for seats in [["A1", "A2"], ["B5", "B6"], ["C9", "C10"]] {
-        book(&mut ann, &analyzed.id, &seats).await.unwrap();
+        book(&mut ann, &analyzed.show_id, &seats).await.unwrap();
     }
     app.server
         .db()
@@ -380,7 +377,12 @@ async fn the_claim_on_a_show_newer_than_the_statistics_touches_only_the_requeste
         .await
         .unwrap();
     let fresh = app
-        .create_show(&mut admin, &movie.id, &theatre.id, hall)
+        .create_show(
+            &mut admin,
+            &analyzed.movie_id,
+            &analyzed.theatre_id,
+            hall('A'..='T', 900),
+        )
         .await;
 
     let claim = format!(

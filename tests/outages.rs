@@ -39,11 +39,8 @@ async fn terminate_connections(admin: &sea_orm::DatabaseConnection, url: &str) -
 async fn killed_database_connections_are_unavailable_and_recover_within_a_second() {
     let app = TestApp::spawn(Backend::Postgres).await;
     let mut admin = app.admin().await;
-    let movie = app.create_movie(&mut admin, "Outage").await;
-    let theatre = app.create_theatre(&mut admin, "Blackout").await;
-    let hall: Vec<proto::SeatRow> = ('A'..='F').map(|r| row(&r.to_string(), 100, 500)).collect();
     let show = app
-        .create_show(&mut admin, &movie.id, &theatre.id, hall)
+        .show_fixture_with(&mut admin, hall('A'..='F', 500))
         .await;
     let bookers = app.users("booker", BOOKERS).await;
     let (base, _) = app.database_url().rsplit_once('/').unwrap();
@@ -53,7 +50,7 @@ async fn killed_database_connections_are_unavailable_and_recover_within_a_second
 
     let stop_at = Instant::now() + Duration::from_millis(600 * KILLS as u64 + 1500);
     let load = bookers.into_iter().enumerate().map(|(i, mut client)| {
-        let show_id = show.id.clone();
+        let show_id = show.show_id.clone();
         tokio::spawn(async move {
             let row = char::from(b'A' + i as u8);
             let mut outcomes = Vec::new();
@@ -150,5 +147,5 @@ async fn killed_database_connections_are_unavailable_and_recover_within_a_second
         assert_eq!(stored.seat_list(), outcome.seats);
     }
     let mut ann = app.user("ann").await;
-    assert!(book(&mut ann, &show.id, &["F99"]).await.is_ok());
+    assert!(book(&mut ann, &show.show_id, &["F99"]).await.is_ok());
 }

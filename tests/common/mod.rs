@@ -516,22 +516,32 @@ impl TestApp {
 
     /// A movie, a theatre and a show of rows A and B with 10 seats each.
     pub async fn show_fixture(&self, admin: &mut Client) -> ShowFixture {
+        self.show_fixture_with(admin, vec![row("A", 10, 1200), row("B", 10, 900)])
+            .await
+    }
+
+    /// A movie, a theatre and a show of `rows` in it.
+    pub async fn show_fixture_with(
+        &self,
+        admin: &mut Client,
+        rows: Vec<proto::SeatRow>,
+    ) -> ShowFixture {
         let movie = self.create_movie(admin, "Metropolis").await;
         let theatre = self.create_theatre(admin, "Odeon").await;
-        let show = self
-            .create_show(
-                admin,
-                &movie.id,
-                &theatre.id,
-                vec![row("A", 10, 1200), row("B", 10, 900)],
-            )
-            .await;
+        let show = self.create_show(admin, &movie.id, &theatre.id, rows).await;
         ShowFixture {
             movie_id: movie.id,
             theatre_id: theatre.id,
             show_id: show.id,
         }
     }
+}
+
+/// Full rows of 100 seats at one price, labelled `labels`.
+pub fn hall(labels: std::ops::RangeInclusive<char>, price_cents: i64) -> Vec<proto::SeatRow> {
+    labels
+        .map(|label| row(&label.to_string(), 100, price_cents))
+        .collect()
 }
 
 pub async fn book(
