@@ -15,6 +15,7 @@ pub mod events;
 pub mod health;
 pub mod ids;
 pub mod limits;
+pub mod methods;
 pub mod metrics;
 pub mod server;
 pub mod telemetry;

@@ -16,7 +16,7 @@ use tokio::{sync::Semaphore, time::Instant};
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
-use crate::{error::AppError, metrics::Metrics};
+use crate::{error::AppError, methods, metrics::Metrics};
 
 /// How soon a shed client is told to retry.
 const SHED_RETRY_AFTER: Duration = Duration::from_millis(250);
@@ -134,7 +134,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if !req.uri().path().starts_with("/theatre.") {
+        if methods::find(req.uri().path()).is_none() {
             return Box::pin(self.inner.call(req));
         }
         let layer = self.layer.clone();

@@ -1,5 +1,6 @@
 //! The tower layer that authenticates every call and checks the caller's role
-//! against the per-method table below, before any handler runs.
+//! against the rule the contract declares for the method (`crate::methods`),
+//! before any handler runs.
 use std::{
     future::Future,
     pin::Pin,
@@ -14,56 +15,22 @@ use super::token::{TokenIssuer, VerifiedClaims};
 use crate::{
     entity::user::Role,
     error::{AppError, AppResult},
+    methods::{self, Access},
 };
 
 /// The authenticated caller, put into the request extensions by the layer.
 pub type Caller = VerifiedClaims;
 
-/// What a method requires of its caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// No token needed.
-    Public,
-    /// Any valid token.
-    User,
-    /// A valid token with the ADMIN role.
-    Admin,
-}
-
-/// Every method of the `theatre.v1` contract and what it requires.
-pub const METHOD_ACCESS: &[(&str, Access)] = &[
-    ("/theatre.v1.AuthService/SignUp", Access::Public),
-    ("/theatre.v1.AuthService/Login", Access::Public),
-    ("/theatre.v1.AuthService/WhoAmI", Access::User),
-    ("/theatre.v1.AuthService/SetUserRole", Access::Admin),
-    ("/theatre.v1.AuthService/CheckToken", Access::User),
-    ("/theatre.v1.CatalogService/CreateMovie", Access::Admin),
-    ("/theatre.v1.CatalogService/UpdateMovie", Access::Admin),
-    ("/theatre.v1.CatalogService/DeleteMovie", Access::Admin),
-    ("/theatre.v1.CatalogService/GetMovie", Access::User),
-    ("/theatre.v1.CatalogService/ListMovies", Access::User),
-    ("/theatre.v1.CatalogService/CreateTheatre", Access::Admin),
-    ("/theatre.v1.CatalogService/ListTheatres", Access::User),
-    ("/theatre.v1.CatalogService/CreateShow", Access::Admin),
-    ("/theatre.v1.CatalogService/DeleteShow", Access::Admin),
-    ("/theatre.v1.CatalogService/GetShow", Access::User),
-    ("/theatre.v1.CatalogService/ListShows", Access::User),
-    ("/theatre.v1.CatalogService/GetSeatMap", Access::User),
-    ("/theatre.v1.BookingService/CreateBooking", Access::User),
-    ("/theatre.v1.BookingService/ListMyBookings", Access::User),
-    ("/theatre.v1.BookingService/GetBooking", Access::User),
-    ("/theatre.v1.BookingService/CancelBooking", Access::User),
-];
-
 /// Infrastructure services any client (load balancer, grpcurl) may call.
 const PUBLIC_PREFIXES: &[&str] = &["/grpc.health.v1.Health/", "/grpc.reflection."];
 
-/// The access rule for a request path. A `theatre.*` method missing from the
-/// table fails closed (ADMIN); other unknown paths need a valid token and then
-/// get UNIMPLEMENTED from the router.
+/// The access rule for a request path: the contract's own declaration
+/// (`crate::methods`). A `theatre.*` path the contract does not have fails
+/// closed (ADMIN); other unknown paths need a valid token and then get
+/// UNIMPLEMENTED from the router.
 pub fn access_for(path: &str) -> Access {
-    if let Some((_, access)) = METHOD_ACCESS.iter().find(|(method, _)| *method == path) {
-        return *access;
+    if let Some(method) = methods::find(path) {
+        return method.access;
     }
     if PUBLIC_PREFIXES
         .iter()
@@ -183,37 +150,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use prost::Message;
-
     use super::*;
-
-    /// Every RPC of the compiled contract has an explicit row in the table, so
-    /// a new method cannot silently fall back to a default.
-    #[test]
-    fn every_contract_method_has_an_access_rule() {
-        let fds =
-            prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET).unwrap();
-        let mut methods = Vec::new();
-        for file in &fds.file {
-            for service in &file.service {
-                for method in &service.method {
-                    methods.push(format!(
-                        "/{}.{}/{}",
-                        file.package(),
-                        service.name(),
-                        method.name()
-                    ));
-                }
-            }
-        }
-        assert_eq!(methods.len(), METHOD_ACCESS.len());
-        for method in methods {
-            assert!(
-                METHOD_ACCESS.iter().any(|(m, _)| *m == method),
-                "{method} missing from METHOD_ACCESS"
-            );
-        }
-    }
 
     #[test]
     fn unknown_paths_fail_closed() {

@@ -7,5 +7,5 @@ pub mod throttle;
 pub mod token;
 pub mod validate;
 
-pub use layer::{Access, AuthLayer, Caller, access_for};
+pub use layer::{AuthLayer, Caller, access_for};
 pub use token::TokenIssuer;

@@ -15,7 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 use tower::{Layer, Service};
 
 use super::{MethodLabels, Metrics};
-use crate::auth::layer::METHOD_ACCESS;
+use crate::methods::METHODS;
 
 /// Infrastructure methods, labelled by name like the contract's.
 const INFRA_METHODS: &[&str] = &[
@@ -33,9 +33,9 @@ const UNKNOWN: MethodLabels = MethodLabels {
 /// Labels for a request path. Paths outside the served methods share one
 /// label, so random paths cannot grow the series without bound.
 pub fn method_labels(path: &str) -> MethodLabels {
-    METHOD_ACCESS
+    METHODS
         .iter()
-        .map(|(known, _)| *known)
+        .map(|method| method.path)
         .chain(INFRA_METHODS.iter().copied())
         .find(|known| *known == path)
         .and_then(|known| known.strip_prefix('/')?.split_once('/'))
