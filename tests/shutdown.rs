@@ -112,6 +112,14 @@ async fn sigterm_mid_load_loses_no_accepted_booking() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the theatre binary");
+    // Drained while the server runs: a full pipe would block its log writer,
+    // and the lines still queued at exit (its last ones) would be lost.
+    let mut stderr_pipe = server.stderr.take().unwrap();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut stderr_pipe, &mut stderr).ok();
+        stderr
+    });
     let channel = wait_until_serving(&addr).await;
 
     let mut admin = Client::login(channel.clone(), ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -223,9 +231,7 @@ async fn sigterm_mid_load_loses_no_accepted_booking() {
 
     let exit = tokio::task::spawn_blocking(move || {
         let status = server.wait().unwrap();
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut stderr).unwrap();
-        (status, stderr)
+        (status, stderr_reader.join().unwrap())
     });
     let (status, stderr) = tokio::time::timeout(Duration::from_secs(30), exit)
         .await
