@@ -125,13 +125,17 @@ fn transient_sqlstate(code: &str) -> Option<Transient> {
         {
             Some(Transient::Unavailable)
         }
-        // SQLite reports result codes (extended ones carry the primary code in
-        // their low byte): BUSY 5, LOCKED 6, NOMEM 7, READONLY 8, IOERR 10,
-        // FULL 13, CANTOPEN 14, PROTOCOL 15.
-        _ => match code.parse::<u32>().map(|c| c & 0xff) {
-            Ok(5 | 6 | 7 | 8 | 10 | 13 | 14 | 15) => Some(Transient::Unavailable),
-            _ => None,
-        },
+        _ => None,
+    }
+}
+
+/// SQLite result codes that are not the client's fault (extended codes carry
+/// the primary one in their low byte): BUSY 5, LOCKED 6, NOMEM 7, READONLY 8,
+/// IOERR 10, FULL 13, CANTOPEN 14, PROTOCOL 15.
+fn transient_sqlite(code: &str) -> Option<Transient> {
+    match code.parse::<u32>().map(|c| c & 0xff) {
+        Ok(5 | 6 | 7 | 8 | 10 | 13 | 14 | 15) => Some(Transient::Unavailable),
+        _ => None,
     }
 }
 
@@ -140,7 +144,16 @@ fn transient(err: &DbErr) -> Option<Transient> {
         return Some(Transient::Unavailable);
     }
     match sqlx_error(err)? {
-        sqlx::Error::Database(db) => transient_sqlstate(&db.code()?),
+        // Each backend's codes are read by its own table: masked like a
+        // SQLite code, a numeric SQLSTATE such as 21000 would look like one.
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                transient_sqlite(&code)
+            } else {
+                transient_sqlstate(&code)
+            }
+        }
         // The connection broke (reset, closed by the server, EOF mid-message)
         // or could not be had: the statement may or may not have run, which
         // the idempotency key of a retried write settles.
@@ -221,3 +234,22 @@ impl From<AppError> for Status {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_backend_reads_its_own_codes() {
+        assert_eq!(transient_sqlstate("57P01"), Some(Transient::Unavailable));
+        assert_eq!(transient_sqlstate("08006"), Some(Transient::Unavailable));
+        assert_eq!(transient_sqlstate("57014"), Some(Transient::Deadline));
+        // A numeric SQLSTATE whose low byte is SQLITE_READONLY (0x5208 & 0xff
+        // = 8) is our bug, not an outage.
+        assert_eq!(transient_sqlstate("21000"), None);
+        assert_eq!(transient_sqlstate("23505"), None);
+        assert_eq!(transient_sqlite("5"), Some(Transient::Unavailable));
+        assert_eq!(transient_sqlite("517"), Some(Transient::Unavailable)); // BUSY_SNAPSHOT
+        assert_eq!(transient_sqlite("19"), None); // CONSTRAINT
+    }
+}
