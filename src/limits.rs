@@ -16,33 +16,10 @@ use tokio::{sync::Semaphore, time::Instant};
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
-use crate::{error::AppError, methods, metrics::Metrics};
+use crate::{config::Limits, error::AppError, methods, metrics::Metrics};
 
 /// How soon a shed client is told to retry.
 const SHED_RETRY_AFTER: Duration = Duration::from_millis(250);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// `THEATRE_MAX_IN_FLIGHT`: handlers running at once.
-    pub max_in_flight: usize,
-    /// `THEATRE_MAX_QUEUED`: calls waiting for a handler slot before new ones are shed.
-    pub max_queued: usize,
-    /// `THEATRE_RPC_DEADLINE_MS`: the longest a call may wait and run.
-    pub rpc_deadline: Duration,
-    /// `THEATRE_MAX_MESSAGE_BYTES`: the largest request message accepted.
-    pub max_message_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_in_flight: 256,
-            max_queued: 2048,
-            rpc_deadline: Duration::from_secs(10),
-            max_message_bytes: 64 * 1024,
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct LimitLayer {

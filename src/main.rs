@@ -169,7 +169,7 @@ async fn shutdown_signal() {
 }
 
 async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
-    let db = Database::connect(&config.database_url, 2)
+    let db = Database::connect(config.database_url.expose(), 2)
         .await
         .context("connecting to the database")?;
     let clock = Arc::new(SystemClock);

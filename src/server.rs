@@ -174,7 +174,7 @@ impl App {
     /// bootstrap admin, binds the listener and starts serving in the background.
     pub async fn start(self) -> Result<RunningServer, StartError> {
         let Self { config, clock } = self;
-        let db = Database::connect(&config.database_url, config.db_max_connections).await?;
+        let db = Database::connect(config.database_url.expose(), config.db_max_connections).await?;
         let tokens = Arc::new(TokenIssuer::new(
             load_key(&config.token_key)?,
             config.token_ttl,
@@ -185,7 +185,7 @@ impl App {
                 &db,
                 &*clock,
                 &admin.email,
-                &admin.password,
+                admin.password.expose(),
                 "Administrator",
                 Role::Admin,
             )

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use sea_orm::ConnectionTrait;
-use theatre::proto;
+use theatre::{config::ConnectionUrl, proto};
 use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -147,7 +147,7 @@ async fn time_until(app: &TestApp, service: &str, want: ServingStatus) -> Durati
 async fn a_lost_database_is_noticed_within_a_probe_and_its_return_as_fast() {
     let mut link = DbLink::start(&pg_base_url()).await;
     let app = TestApp::spawn_with(Backend::Postgres, |c| {
-        c.database_url = link.url(&c.database_url);
+        c.database_url = ConnectionUrl::new(link.url(c.database_url.expose()));
     })
     .await;
     let mut admin = app.admin().await;

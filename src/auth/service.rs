@@ -7,12 +7,13 @@ use super::{
     layer::caller,
     password,
     repo::{self, NewUser},
-    throttle::{LoginThrottle, SignUpPolicy, SignUpThrottle, ThrottlePolicy},
+    throttle::{LoginThrottle, SignUpThrottle},
     token::TokenIssuer,
     validate,
 };
 use crate::{
     clock::Clock,
+    config::{SignUpPolicy, ThrottlePolicy},
     db::Database,
     entity::user::{self, Role},
     error::{AppError, AppResult},

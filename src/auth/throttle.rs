@@ -27,48 +27,14 @@ use std::{
 
 use chrono::{DateTime, Utc};
 
-use crate::{clock::Clock, error::AppError};
+use crate::{
+    clock::Clock,
+    config::{SignUpPolicy, ThrottlePolicy},
+    error::AppError,
+};
 
 /// Past this many tracked keys, closed windows are dropped on the next insert.
 const PRUNE_ABOVE: usize = 10_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThrottlePolicy {
-    /// `THEATRE_LOGIN_FAILURES_PER_EMAIL`: failures allowed per email per window (0: no limit).
-    pub per_email: u32,
-    /// `THEATRE_LOGIN_FAILURES_PER_PEER`: failures allowed per peer address per window (0: no limit).
-    pub per_peer: u32,
-    /// `THEATRE_LOGIN_WINDOW_SECS`.
-    pub window: Duration,
-}
-
-impl Default for ThrottlePolicy {
-    fn default() -> Self {
-        Self {
-            per_email: 5,
-            per_peer: 100,
-            window: Duration::from_secs(15 * 60),
-        }
-    }
-}
-
-/// Sign-ups allowed per peer address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignUpPolicy {
-    /// `THEATRE_SIGNUPS_PER_PEER`: sign-up attempts per peer address per window (0: no limit).
-    pub per_peer: u32,
-    /// `THEATRE_SIGNUP_WINDOW_SECS`.
-    pub window: Duration,
-}
-
-impl Default for SignUpPolicy {
-    fn default() -> Self {
-        Self {
-            per_peer: 20,
-            window: Duration::from_secs(3600),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Window {

@@ -47,7 +47,7 @@ pub enum KeyError {
 /// file does not exist yet.
 pub fn load_key(source: &TokenKeySource) -> Result<AsymmetricSecretKey<V4>, KeyError> {
     match source {
-        TokenKeySource::Paserk(paserk) => parse_key(paserk),
+        TokenKeySource::Paserk(paserk) => parse_key(paserk.expose()),
         TokenKeySource::File(path) if path.exists() => {
             parse_key(std::fs::read_to_string(path)?.trim())
         }

@@ -44,7 +44,10 @@ use tokio::sync::OnceCell;
 pub use keys::{Entry, Generation};
 pub use stats::{CacheCounts, CacheStats};
 
-use crate::{config::CacheConfig, error::AppResult};
+use crate::{
+    config::{CacheConfig, ConnectionUrl},
+    error::AppResult,
+};
 
 /// The cache's Redis functions, one command and one round trip each. Functions
 /// rather than EVAL, because fred applies per-command options (the timeout,
@@ -111,7 +114,7 @@ impl Cache {
 
     /// Connects in the background; the service starts whether or not Redis is up.
     pub async fn connect(config: &CacheConfig) -> Result<Self, fred::error::Error> {
-        let Some(url) = &config.redis_url else {
+        let Some(url) = config.redis_url.as_ref().map(ConnectionUrl::expose) else {
             return Ok(Self::disabled());
         };
         let mut redis_config = RedisConfig::from_url(url)?;

@@ -92,23 +92,23 @@ impl Config {
                     reason: "must start with sqlite:, postgres:// or postgresql://".into(),
                 });
             }
-            config.database_url = url;
+            config.database_url = ConnectionUrl::new(url);
         }
         if let Some(n) = lookup("THEATRE_DB_MAX_CONNECTIONS") {
             config.db_max_connections = parse_setting("THEATRE_DB_MAX_CONNECTIONS", &n)?;
         }
-        config.token_key = TokenKeySource::File(default_key_file(&config.database_url));
+        config.token_key = TokenKeySource::File(default_key_file(config.database_url.expose()));
         if let Some(path) = lookup("THEATRE_TOKEN_KEY_FILE") {
             config.token_key = TokenKeySource::File(PathBuf::from(path));
         }
         if let Some(key) = lookup("THEATRE_TOKEN_KEY") {
-            config.token_key = TokenKeySource::Paserk(key);
+            config.token_key = TokenKeySource::Paserk(Secret::new(key));
         }
         if let Some(secs) = lookup("THEATRE_TOKEN_TTL_SECS") {
             let secs: u64 = parse_setting("THEATRE_TOKEN_TTL_SECS", &secs)?;
             config.token_ttl = Duration::from_secs(secs);
         }
-        if !config.database_url.starts_with("sqlite:") {
+        if !config.database_url.expose().starts_with("sqlite:") {
             config.cors_origins = CorsOrigins::None;
         }
         if let Some(origins) = lookup("THEATRE_CORS_ORIGINS") {
@@ -141,7 +141,7 @@ impl Config {
                     reason: "must start with redis:// or rediss://".into(),
                 });
             }
-            config.cache.redis_url = Some(url);
+            config.cache.redis_url = Some(ConnectionUrl::new(url));
         }
         if let Some(prefix) = lookup("THEATRE_CACHE_PREFIX") {
             config.cache.prefix = prefix;
@@ -239,7 +239,10 @@ impl Config {
             lookup("THEATRE_ADMIN_PASSWORD"),
         ) {
             (Some(email), Some(password)) => {
-                config.bootstrap_admin = Some(AdminBootstrap { email, password })
+                config.bootstrap_admin = Some(AdminBootstrap {
+                    email,
+                    password: Secret::new(password),
+                })
             }
             (None, None) => {}
             (Some(email), None) => {

@@ -3,16 +3,16 @@
 //! config file (`theatre.toml`), overridden by the environment.
 mod file;
 mod load;
+mod policy;
+mod secret;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 pub use file::ConfigFile;
 pub use load::SETTINGS;
 
-pub use crate::{
-    auth::throttle::{SignUpPolicy, ThrottlePolicy},
-    limits::Limits,
-};
+pub use policy::{Limits, ShowPolicy, SignUpPolicy, ThrottlePolicy};
+pub use secret::{ConnectionUrl, Secret, redact_url_password};
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid setting {name}={value:?}: {reason}")]
@@ -23,44 +23,26 @@ pub struct ConfigError {
 }
 
 /// Where the PASETO signing key comes from.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum TokenKeySource {
     /// A PASERK `k4.secret.…` string given directly.
-    Paserk(String),
+    Paserk(Secret<String>),
     /// A file holding the PASERK; created with a fresh key when missing.
     File(PathBuf),
 }
 
-impl std::fmt::Debug for TokenKeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Paserk(_) => f.write_str("Paserk(<redacted>)"),
-            Self::File(path) => f.debug_tuple("File").field(path).finish(),
-        }
-    }
-}
-
 /// An administrator ensured at start-up (created, or promoted if the email exists).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AdminBootstrap {
     pub email: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for AdminBootstrap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminBootstrap")
-            .field("email", &self.email)
-            .field("password", &"<redacted>")
-            .finish()
-    }
+    pub password: Secret<String>,
 }
 
 /// The Redis read-through cache. Without a URL caching is off.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct CacheConfig {
     /// `REDIS_URL`, e.g. `redis://127.0.0.1:6379`.
-    pub redis_url: Option<String>,
+    pub redis_url: Option<ConnectionUrl>,
     /// `THEATRE_CACHE_PREFIX`: prepended to every key (several deployments can share a Redis).
     pub prefix: String,
     /// `THEATRE_CACHE_TIMEOUT_MS`: how long one Redis command may take before the
@@ -84,20 +66,6 @@ impl Default for CacheConfig {
             show_ttl: Duration::from_secs(60),
             seat_map_ttl: Duration::from_secs(5),
         }
-    }
-}
-
-impl std::fmt::Debug for CacheConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // A Redis URL may carry a password.
-        f.debug_struct("CacheConfig")
-            .field("redis_url", &self.redis_url.as_ref().map(|_| "<redacted>"))
-            .field("prefix", &self.prefix)
-            .field("timeout", &self.timeout)
-            .field("movie_ttl", &self.movie_ttl)
-            .field("show_ttl", &self.show_ttl)
-            .field("seat_map_ttl", &self.seat_map_ttl)
-            .finish()
     }
 }
 
@@ -134,25 +102,6 @@ impl Default for KafkaConfig {
     }
 }
 
-/// How shows may be scheduled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShowPolicy {
-    /// `THEATRE_SHOW_CHANGEOVER_MINUTES`: how long a theatre stays occupied
-    /// after a show's movie ends (cleaning, the next audience coming in).
-    pub changeover: Duration,
-    /// `THEATRE_SHOW_HORIZON_DAYS`: how far ahead a show may be scheduled.
-    pub horizon: Duration,
-}
-
-impl Default for ShowPolicy {
-    fn default() -> Self {
-        Self {
-            changeover: Duration::from_secs(15 * 60),
-            horizon: Duration::from_secs(730 * 24 * 3600),
-        }
-    }
-}
-
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
@@ -174,12 +123,12 @@ pub enum CorsOrigins {
     List(Vec<String>),
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// `THEATRE_ADDR`: gRPC listen address.
     pub addr: SocketAddr,
     /// `DATABASE_URL`: `sqlite://…` or `postgres://…`.
-    pub database_url: String,
+    pub database_url: ConnectionUrl,
     /// `THEATRE_DB_MAX_CONNECTIONS`: connection pool size.
     pub db_max_connections: u32,
     /// `THEATRE_TOKEN_KEY` or `THEATRE_TOKEN_KEY_FILE`.
@@ -210,54 +159,6 @@ pub struct Config {
     pub shows: ShowPolicy,
 }
 
-/// `scheme://user:password@host/…` with the password replaced.
-pub fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, None), |(a, p)| (a, Some(p)));
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-    let redacted = if userinfo.contains(':') {
-        format!("{user}:<redacted>")
-    } else {
-        user.to_owned()
-    };
-    match path {
-        Some(path) => format!("{scheme}://{redacted}@{host}/{path}"),
-        None => format!("{scheme}://{redacted}@{host}"),
-    }
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("addr", &self.addr)
-            .field("database_url", &redact_url_password(&self.database_url))
-            .field("db_max_connections", &self.db_max_connections)
-            .field("token_key", &self.token_key)
-            .field("token_ttl", &self.token_ttl)
-            .field("bootstrap_admin", &self.bootstrap_admin)
-            .field("cache", &self.cache)
-            .field("kafka", &self.kafka)
-            .field("cors_origins", &self.cors_origins)
-            .field("health_interval", &self.health_interval)
-            .field("health_timeout", &self.health_timeout)
-            .field("shutdown_grace", &self.shutdown_grace)
-            .field("log_format", &self.log_format)
-            .field("metrics_addr", &self.metrics_addr)
-            .field("limits", &self.limits)
-            .field("login_throttle", &self.login_throttle)
-            .field("signup_throttle", &self.signup_throttle)
-            .field("shows", &self.shows)
-            .finish()
-    }
-}
-
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://theatre.db?mode=rwc";
@@ -267,7 +168,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             addr: DEFAULT_ADDR.parse().expect("default address parses"),
-            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            database_url: ConnectionUrl::new(DEFAULT_DATABASE_URL),
             db_max_connections: 10,
             token_key: TokenKeySource::File(PathBuf::from(DEFAULT_TOKEN_KEY_FILE)),
             token_ttl: Duration::from_secs(3600),
@@ -288,6 +189,31 @@ impl Default for Config {
             login_throttle: ThrottlePolicy::default(),
             signup_throttle: SignUpPolicy::default(),
             shows: ShowPolicy::default(),
+        }
+    }
+}
+
+impl Config {
+    /// What a test server runs with: `database_url`, ephemeral ports on
+    /// loopback, its token key in `dir`, quick health checks and a short
+    /// shutdown grace, the sign-up throttle off (a suite signs hundreds of
+    /// users up from one address; the throttle's own test turns it on).
+    pub fn for_test(database_url: impl Into<String>, dir: &std::path::Path) -> Self {
+        let loopback = || "127.0.0.1:0".parse().expect("loopback address parses");
+        Self {
+            addr: loopback(),
+            database_url: ConnectionUrl::new(database_url),
+            db_max_connections: 16,
+            token_key: TokenKeySource::File(dir.join(DEFAULT_TOKEN_KEY_FILE)),
+            health_interval: Duration::from_millis(50),
+            health_timeout: Duration::from_millis(300),
+            shutdown_grace: Duration::from_secs(2),
+            metrics_addr: Some(loopback()),
+            signup_throttle: SignUpPolicy {
+                per_peer: 0,
+                ..SignUpPolicy::default()
+            },
+            ..Self::default()
         }
     }
 }

@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
 use theatre::{
     App, Config, RunningServer,
     clock::ManualClock,
-    config::{AdminBootstrap, TokenKeySource},
+    config::{AdminBootstrap, ConnectionUrl, Secret},
     proto::{
         self, auth_service_client::AuthServiceClient, booking_service_client::BookingServiceClient,
         catalog_service_client::CatalogServiceClient,
@@ -153,32 +153,11 @@ impl TestApp {
             Backend::Postgres => fresh_pg_database().await,
         };
         let mut config = Config {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            database_url,
-            db_max_connections: 16,
-            token_key: TokenKeySource::File(dir.path().join("theatre.key")),
-            token_ttl: Duration::from_secs(3600),
             bootstrap_admin: Some(AdminBootstrap {
                 email: ADMIN_EMAIL.into(),
-                password: ADMIN_PASSWORD.into(),
+                password: Secret::new(ADMIN_PASSWORD.into()),
             }),
-            cache: Default::default(),
-            kafka: Default::default(),
-            cors_origins: theatre::config::CorsOrigins::Localhost,
-            health_interval: Duration::from_millis(50),
-            health_timeout: Duration::from_millis(300),
-            shutdown_grace: Duration::from_secs(2),
-            log_format: Default::default(),
-            metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
-            limits: Default::default(),
-            login_throttle: Default::default(),
-            // The suite signs hundreds of users up from loopback; the
-            // throttle's own test turns it on.
-            signup_throttle: theatre::config::SignUpPolicy {
-                per_peer: 0,
-                ..Default::default()
-            },
-            shows: Default::default(),
+            ..Config::for_test(database_url, dir.path())
         };
         configure(&mut config);
         let clock = ManualClock::new(Utc::now());
@@ -323,7 +302,7 @@ pub fn redis_url() -> String {
 
 /// Caching on `url` under a key prefix of its own, so tests never share entries.
 pub fn use_redis(config: &mut Config, url: &str) {
-    config.cache.redis_url = Some(url.to_owned());
+    config.cache.redis_url = Some(ConnectionUrl::new(url));
     config.cache.prefix = format!("theatre-test:{}:", uuid::Uuid::now_v7().simple());
     // Generous for a loaded 2-core CI machine; the outage tests don't depend on it.
     config.cache.timeout = Duration::from_millis(250);
@@ -740,7 +719,7 @@ impl Drop for OwnKafka {
 
 impl TestApp {
     pub fn database_url(&self) -> &str {
-        &self.config.database_url
+        self.config.database_url.expose()
     }
 
     /// The (catalog, bookings) topics this app publishes to.

@@ -48,7 +48,7 @@ fn redis_and_kafka_come_from_the_environment() {
     ])
     .unwrap();
     assert_eq!(
-        c.cache.redis_url.as_deref(),
+        c.cache.redis_url.as_ref().map(ConnectionUrl::expose),
         Some("redis://127.0.0.1:6379/2")
     );
     assert_eq!(c.cache.seat_map_ttl, Duration::from_millis(1500));
@@ -139,7 +139,11 @@ fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
     let env = |name: &str| (name == "THEATRE_ADDR").then(|| "127.0.0.1:7000".to_owned());
     let c = Config::from_sources(env, Some(&f)).unwrap();
     assert_eq!(c.addr, "127.0.0.1:7000".parse().unwrap(), "env wins");
-    assert_eq!(c.database_url, "postgres://u@h/db", "file beats default");
+    assert_eq!(
+        c.database_url.expose(),
+        "postgres://u@h/db",
+        "file beats default"
+    );
     assert_eq!(c.kafka.brokers, ["k1:9092", "k2:9092"]);
     assert_eq!(c.limits.rpc_deadline, Duration::from_millis(2500));
     assert_eq!(c.metrics_addr, None);
