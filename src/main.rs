@@ -5,11 +5,16 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use theatre::{
     App, Config,
-    auth::{service::ensure_user, token::key_to_paserk},
+    auth::{
+        accounts::{ensure_user, set_role_by_email},
+        token::key_to_paserk,
+    },
+    cache::Cache,
     clock::SystemClock,
     config::LogFormat,
     db::Database,
     entity::user::Role,
+    store::Store,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -172,26 +177,17 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
     let db = Database::connect(config.database_url.expose(), 2)
         .await
         .context("connecting to the database")?;
-    let clock = Arc::new(SystemClock);
+    // Accounts are not cached, so the command needs no Redis.
+    let store = Store::new(db.clone(), Cache::disabled(), Arc::new(SystemClock));
     let user = match cmd {
         UserCommand::Create {
             email,
             password,
             display_name,
             role,
-        } => ensure_user(&db, &*clock, &email, &password, &display_name, role.into()).await?,
+        } => ensure_user(&store, &email, &password, &display_name, role.into()).await?,
         UserCommand::SetRole { email, role } => {
-            let email = theatre::auth::validate::email(&email)?;
-            let existing = theatre::auth::repo::find_by_email(db.conn(), &email)
-                .await?
-                .with_context(|| format!("no user with email {email}"))?;
-            theatre::auth::repo::set_role(
-                &db,
-                theatre::ids::UserId(existing.id),
-                role.into(),
-                chrono::Utc::now(),
-            )
-            .await?
+            set_role_by_email(&store, &email, role.into()).await?
         }
     };
     println!("{} {} {:?}", user.id, user.email, user.role);

@@ -16,7 +16,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::{
     auth::{
         AuthLayer, TokenIssuer,
-        service::{AuthApi, ensure_user},
+        accounts::ensure_user,
+        service::AuthApi,
         token::{KeyError, load_key},
     },
     booking::service::BookingApi,
@@ -39,6 +40,7 @@ use crate::{
         self, auth_service_server::AuthServiceServer, booking_service_server::BookingServiceServer,
         catalog_service_server::CatalogServiceServer,
     },
+    store::Store,
     telemetry,
 };
 
@@ -121,8 +123,7 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
 
 /// What every handler shares.
 struct Deps {
-    db: Database,
-    cache: Cache,
+    store: Store,
     clock: Arc<dyn Clock>,
     metrics: Metrics,
 }
@@ -131,20 +132,19 @@ struct Deps {
 fn theatre_services(config: &Config, deps: Deps, tokens: Arc<TokenIssuer>) -> Routes {
     let max_message = config.limits.max_message_bytes;
     let Deps {
-        db,
-        cache,
+        store,
         clock,
         metrics,
     } = deps;
     let auth = AuthApi::new(
-        db.clone(),
+        store.clone(),
         tokens,
-        clock.clone(),
+        clock,
         (config.login_throttle, config.signup_throttle),
         metrics.clone(),
     );
-    let catalog = CatalogApi::new(db.clone(), cache.clone(), clock.clone(), config.shows);
-    let booking = BookingApi::new(db, cache, clock, metrics);
+    let catalog = CatalogApi::new(store.clone(), config.shows);
+    let booking = BookingApi::new(store, metrics);
     Routes::new(AuthServiceServer::new(auth).max_decoding_message_size(max_message))
         .add_service(CatalogServiceServer::new(catalog).max_decoding_message_size(max_message))
         .add_service(BookingServiceServer::new(booking).max_decoding_message_size(max_message))
@@ -180,10 +180,11 @@ impl App {
             config.token_ttl,
             clock.clone(),
         ));
+        let cache = Cache::connect(&config.cache).await?;
+        let store = Store::new(db.clone(), cache.clone(), clock.clone());
         if let Some(admin) = &config.bootstrap_admin {
             let user = ensure_user(
-                &db,
-                &*clock,
+                &store,
                 &admin.email,
                 admin.password.expose(),
                 "Administrator",
@@ -194,13 +195,11 @@ impl App {
             tracing::info!(user_id = %user.id, "bootstrap admin ensured");
         }
 
-        let cache = Cache::connect(&config.cache).await?;
         let (health, health_service) = tonic_health::server::health_reporter();
         let metrics = Metrics::default();
 
         let deps = Deps {
-            db: db.clone(),
-            cache: cache.clone(),
+            store,
             clock: clock.clone(),
             metrics: metrics.clone(),
         };

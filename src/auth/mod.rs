@@ -1,4 +1,5 @@
 //! Accounts, passwords, tokens and the per-method authorization layer.
+pub mod accounts;
 pub mod layer;
 pub mod password;
 pub mod repo;

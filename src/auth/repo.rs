@@ -1,12 +1,12 @@
 //! User queries.
-use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::{
-    db::Database,
+    domain::Event,
     entity::user::{self, Role},
     error::{AppError, AppResult},
     ids::UserId,
+    store::Tx,
 };
 
 pub struct NewUser {
@@ -16,11 +16,8 @@ pub struct NewUser {
     pub role: Role,
 }
 
-pub async fn create_user(
-    db: &Database,
-    new: NewUser,
-    now: DateTime<Utc>,
-) -> AppResult<user::Model> {
+pub async fn create_user(tx: &mut Tx, new: NewUser) -> AppResult<user::Model> {
+    let now = tx.now();
     let row = user::ActiveModel {
         id: Set(UserId::new().0),
         email: Set(new.email),
@@ -30,9 +27,8 @@ pub async fn create_user(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let tx = db.begin_write().await?;
     let created = row
-        .insert(&*tx)
+        .insert(tx.conn())
         .await
         .map_err(AppError::from)
         .map_err(|e| {
@@ -42,7 +38,10 @@ pub async fn create_user(
                 e
             }
         })?;
-    tx.commit().await?;
+    tx.record(Event::AccountCreated {
+        user: UserId(created.id),
+        role: created.role,
+    });
     Ok(created)
 }
 
@@ -63,18 +62,12 @@ pub async fn find_by_id(conn: &impl ConnectionTrait, id: UserId) -> AppResult<us
         .ok_or_else(|| AppError::not_found("user", id))
 }
 
-pub async fn set_role(
-    db: &Database,
-    id: UserId,
-    role: Role,
-    now: DateTime<Utc>,
-) -> AppResult<user::Model> {
-    let tx = db.begin_write().await?;
-    let existing = find_by_id(&*tx, id).await?;
+pub async fn set_role(tx: &mut Tx, id: UserId, role: Role) -> AppResult<user::Model> {
+    let existing = find_by_id(tx.conn(), id).await?;
     let mut row: user::ActiveModel = existing.into();
     row.role = Set(role);
-    row.updated_at = Set(now);
-    let updated = row.update(&*tx).await?;
-    tx.commit().await?;
+    row.updated_at = Set(tx.now());
+    let updated = row.update(tx.conn()).await?;
+    tx.record(Event::RoleChanged { user: id, role });
     Ok(updated)
 }

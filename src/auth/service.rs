@@ -14,19 +14,18 @@ use super::{
 use crate::{
     clock::Clock,
     config::{SignUpPolicy, ThrottlePolicy},
-    db::Database,
     entity::user::{self, Role},
     error::{AppError, AppResult},
     ids::UserId,
     metrics::Metrics,
     proto::{self, auth_service_server::AuthService},
-    wire::timestamp,
+    store::Store,
+    wire::{self, timestamp},
 };
 
 pub struct AuthApi {
-    db: Database,
+    store: Store,
     tokens: Arc<TokenIssuer>,
-    clock: Arc<dyn Clock>,
     throttle: LoginThrottle,
     signups: SignUpThrottle,
     metrics: Metrics,
@@ -34,18 +33,17 @@ pub struct AuthApi {
 
 impl AuthApi {
     pub fn new(
-        db: Database,
+        store: Store,
         tokens: Arc<TokenIssuer>,
         clock: Arc<dyn Clock>,
         (throttle, signups): (ThrottlePolicy, SignUpPolicy),
         metrics: Metrics,
     ) -> Self {
         Self {
-            db,
+            store,
             tokens,
             throttle: LoginThrottle::new(throttle, clock.clone()),
-            signups: SignUpThrottle::new(signups, clock.clone()),
-            clock,
+            signups: SignUpThrottle::new(signups, clock),
             metrics,
         }
     }
@@ -54,7 +52,7 @@ impl AuthApi {
     /// Unknown emails are checked against a dummy hash, so the time taken
     /// does not tell which accounts exist.
     async fn check_password(&self, email: &str, password: String) -> AppResult<user::Model> {
-        let user = repo::find_by_email(self.db.conn(), email).await?;
+        let user = repo::find_by_email(self.store.reader(), email).await?;
         let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
         let matched = password::verify(password, stored_hash).await?;
         match user {
@@ -64,46 +62,6 @@ impl AuthApi {
             )),
         }
     }
-}
-
-pub fn role_to_proto(role: Role) -> proto::Role {
-    match role {
-        Role::User => proto::Role::User,
-        Role::Admin => proto::Role::Admin,
-    }
-}
-
-pub fn user_to_proto(u: user::Model) -> proto::User {
-    proto::User {
-        id: u.id.to_string(),
-        email: u.email,
-        display_name: u.display_name,
-        role: role_to_proto(u.role).into(),
-        created_at: Some(timestamp(u.created_at)),
-    }
-}
-
-/// Creates a user or, if the email is taken, gives the existing account `role`.
-/// Used by the `user create` command and the start-up admin bootstrap.
-pub async fn ensure_user(
-    db: &Database,
-    clock: &dyn Clock,
-    email: &str,
-    password: &str,
-    display_name: &str,
-    role: Role,
-) -> AppResult<user::Model> {
-    let email = validate::email(email)?;
-    if let Some(existing) = repo::find_by_email(db.conn(), &email).await? {
-        return repo::set_role(db, UserId(existing.id), role, clock.now()).await;
-    }
-    let new = NewUser {
-        email,
-        display_name: validate::display_name(display_name)?,
-        password_hash: password::hash(validate::new_password(password)?).await?,
-        role,
-    };
-    repo::create_user(db, new, clock.now()).await
 }
 
 #[tonic::async_trait]
@@ -129,7 +87,9 @@ impl AuthService for AuthApi {
                 password_hash: password::hash(password).await?,
                 role: Role::User,
             };
-            repo::create_user(&self.db, new, self.clock.now()).await
+            self.store
+                .write(async |tx| repo::create_user(tx, new).await)
+                .await
         }
         .await;
         let user = match created {
@@ -142,7 +102,7 @@ impl AuthService for AuthApi {
         };
         tracing::info!(user_id = %user.id, "user signed up");
         Ok(Response::new(proto::SignUpResponse {
-            user: Some(user_to_proto(user)),
+            user: Some(user.into()),
         }))
     }
 
@@ -177,7 +137,7 @@ impl AuthService for AuthApi {
         Ok(Response::new(proto::LoginResponse {
             access_token: issued.token,
             expires_at: Some(timestamp(issued.expires_at)),
-            user: Some(user_to_proto(user)),
+            user: Some(user.into()),
         }))
     }
 
@@ -186,9 +146,9 @@ impl AuthService for AuthApi {
         request: Request<proto::WhoAmIRequest>,
     ) -> Result<Response<proto::WhoAmIResponse>, Status> {
         let caller = caller(&request)?;
-        let user = repo::find_by_id(self.db.conn(), caller.user_id).await?;
+        let user = repo::find_by_id(self.store.reader(), caller.user_id).await?;
         Ok(Response::new(proto::WhoAmIResponse {
-            user: Some(user_to_proto(user)),
+            user: Some(user.into()),
         }))
     }
 
@@ -199,7 +159,7 @@ impl AuthService for AuthApi {
         let caller = caller(&request)?;
         Ok(Response::new(proto::CheckTokenResponse {
             user_id: caller.user_id.to_string(),
-            role: role_to_proto(caller.role).into(),
+            role: proto::Role::from(caller.role).into(),
         }))
     }
 
@@ -209,11 +169,14 @@ impl AuthService for AuthApi {
     ) -> Result<Response<proto::SetUserRoleResponse>, Status> {
         let req = request.into_inner();
         let user_id = UserId::parse("user_id", &req.user_id)?;
-        let role = validate::role(req.role)?;
-        let user = repo::set_role(&self.db, user_id, role, self.clock.now()).await?;
+        let role = wire::auth::role(req.role)?;
+        let user = self
+            .store
+            .write(async |tx| repo::set_role(tx, user_id, role).await)
+            .await?;
         tracing::info!(user_id = %user.id, role = ?user.role, "user role changed");
         Ok(Response::new(proto::SetUserRoleResponse {
-            user: Some(user_to_proto(user)),
+            user: Some(user.into()),
         }))
     }
 }

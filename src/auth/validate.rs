@@ -1,8 +1,6 @@
 //! Checks for sign-up, login and role changes.
 use crate::{
-    entity::user::Role,
     error::{AppError, AppResult},
-    proto,
     validate::required_text,
 };
 
@@ -70,12 +68,4 @@ pub fn login_password(raw: &str) -> AppResult<String> {
 
 pub fn display_name(raw: &str) -> AppResult<String> {
     required_text("display_name", raw, 100)
-}
-
-pub fn role(raw: i32) -> AppResult<Role> {
-    match proto::Role::try_from(raw) {
-        Ok(proto::Role::User) => Ok(Role::User),
-        Ok(proto::Role::Admin) => Ok(Role::Admin),
-        _ => Err(AppError::invalid("role", "must be ROLE_USER or ROLE_ADMIN")),
-    }
 }

@@ -1,7 +1,6 @@
 //! Booking queries. The seat claim is in `claim`.
 mod claim;
 
-use chrono::{DateTime, Utc};
 pub use claim::create_booking;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -10,15 +9,14 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
-    db::{Database, WriteTx},
+    domain::{BookingCancelled, Event},
     entity::{
         booking::{self, CancelReason, Status},
         seat,
     },
     error::{AppError, AppResult},
-    events::{self, Event},
-    ids::{BookingId, UserId},
-    proto,
+    ids::{BookingId, ShowId, UserId},
+    store::Tx,
 };
 
 /// The caller's bookings, newest first.
@@ -49,16 +47,15 @@ pub async fn get_for_user(
 }
 
 pub async fn cancel_for_user(
-    db: &Database,
+    tx: &mut Tx,
     user: UserId,
     id: BookingId,
-    now: DateTime<Utc>,
 ) -> AppResult<booking::Model> {
-    let tx = db.begin_write().await?;
+    let now = tx.now();
     let existing = booking::Entity::find_by_id(id.0)
         .filter(booking::Column::UserId.eq(user.0))
         .lock_exclusive()
-        .one(&*tx)
+        .one(tx.conn())
         .await?
         .ok_or_else(|| AppError::not_found("booking", id))?;
     if existing.status == Status::Cancelled {
@@ -77,28 +74,31 @@ pub async fn cancel_for_user(
     row.status = Set(Status::Cancelled);
     row.cancel_reason = Set(Some(CancelReason::ByUser));
     row.cancelled_at = Set(Some(now));
-    let cancelled = row.update(&*tx).await?;
+    let cancelled = row.update(tx.conn()).await?;
     seat::Entity::update_many()
         .set(seat::ActiveModel {
             booking_id: Set(None),
             ..Default::default()
         })
         .filter(seat::Column::BookingId.eq(id.0))
-        .exec(&*tx)
+        .exec(tx.conn())
         .await?;
-    let event = booking_cancelled(id.0, user.0, show_id, seat_ids, CancelReason::ByUser);
-    events::record(&*tx, now, event).await?;
-    tx.commit().await?;
+    tx.record(Event::BookingCancelled(BookingCancelled {
+        booking: id,
+        user,
+        show: show_id.map(ShowId),
+        seats: seat_ids,
+        reason: CancelReason::ByUser,
+    }));
     Ok(cancelled)
 }
 
 /// Cancels every confirmed booking on `show_ids` (the shows are about to be
 /// deleted) and records an event for each. Returns the cancelled booking ids.
 pub async fn cancel_bookings_on_shows(
-    tx: &WriteTx,
+    tx: &mut Tx,
     show_ids: &[Uuid],
     reason: CancelReason,
-    now: DateTime<Utc>,
 ) -> AppResult<Vec<Uuid>> {
     if show_ids.is_empty() {
         return Ok(Vec::new());
@@ -107,7 +107,7 @@ pub async fn cancel_bookings_on_shows(
         .filter(booking::Column::ShowId.is_in(show_ids.to_vec()))
         .filter(booking::Column::Status.eq(Status::Confirmed))
         .order_by_asc(booking::Column::Id)
-        .all(&**tx)
+        .all(tx.conn())
         .await?;
     if affected.is_empty() {
         return Ok(Vec::new());
@@ -117,40 +117,20 @@ pub async fn cancel_bookings_on_shows(
         .set(booking::ActiveModel {
             status: Set(Status::Cancelled),
             cancel_reason: Set(Some(reason)),
-            cancelled_at: Set(Some(now)),
+            cancelled_at: Set(Some(tx.now())),
             ..Default::default()
         })
         .filter(booking::Column::Id.is_in(ids.clone()))
-        .exec(&**tx)
+        .exec(tx.conn())
         .await?;
     for b in affected {
-        let seat_ids = b.seat_list();
-        let event = booking_cancelled(b.id, b.user_id, b.show_id, seat_ids, reason);
-        events::record(&**tx, now, event).await?;
+        tx.record(Event::BookingCancelled(BookingCancelled {
+            booking: BookingId(b.id),
+            user: UserId(b.user_id),
+            show: b.show_id.map(ShowId),
+            seats: b.seat_list(),
+            reason,
+        }));
     }
     Ok(ids)
-}
-
-fn booking_cancelled(
-    booking_id: Uuid,
-    user_id: Uuid,
-    show_id: Option<Uuid>,
-    seat_ids: Vec<String>,
-    reason: CancelReason,
-) -> Event {
-    Event::BookingCancelled(proto::BookingCancelled {
-        booking_id: booking_id.to_string(),
-        user_id: user_id.to_string(),
-        show_id: show_id.map(|s| s.to_string()).unwrap_or_default(),
-        seat_ids,
-        reason: cancel_reason_to_proto(reason).into(),
-    })
-}
-
-pub fn cancel_reason_to_proto(reason: CancelReason) -> proto::CancelReason {
-    match reason {
-        CancelReason::ByUser => proto::CancelReason::ByUser,
-        CancelReason::ShowDeleted => proto::CancelReason::ShowDeleted,
-        CancelReason::MovieDeleted => proto::CancelReason::MovieDeleted,
-    }
 }

@@ -1,29 +1,19 @@
 //! BookingService handlers.
-use std::sync::Arc;
-
 use tonic::{Request, Response, Status};
 
-use super::{
-    repo::{self, cancel_reason_to_proto},
-    validate,
-};
+use super::{repo, validate};
 use crate::{
     auth::layer::caller,
-    cache::{Cache, Generation},
-    clock::Clock,
-    db::Database,
     entity::booking,
     error::{AppError, AppResult},
-    ids::{BookingId, ShowId},
+    ids::BookingId,
     metrics::Metrics,
     proto::{self, booking_service_server::BookingService},
-    wire::timestamp,
+    store::Store,
 };
 
 pub struct BookingApi {
-    db: Database,
-    cache: Cache,
-    clock: Arc<dyn Clock>,
+    store: Store,
     metrics: Metrics,
 }
 
@@ -44,13 +34,8 @@ fn failure_reason(err: &AppError) -> &'static str {
 }
 
 impl BookingApi {
-    pub fn new(db: Database, cache: Cache, clock: Arc<dyn Clock>, metrics: Metrics) -> Self {
-        Self {
-            db,
-            cache,
-            clock,
-            metrics,
-        }
+    pub fn new(store: Store, metrics: Metrics) -> Self {
+        Self { store, metrics }
     }
 
     async fn book(
@@ -59,43 +44,9 @@ impl BookingApi {
     ) -> AppResult<booking::Model> {
         let caller = caller(request)?;
         let new = validate::new_booking(request.get_ref())?;
-        let booking =
-            repo::create_booking(&self.db, caller.user_id, &new, self.clock.now()).await?;
-        self.seats_changed(new.show_id).await;
+        let booking = repo::create_booking(&self.store, caller.user_id, &new).await?;
         tracing::info!(booking_id = %booking.id, show_id = %new.show_id, seats = new.seat_ids.len(), "booking confirmed");
         Ok(booking)
-    }
-
-    /// Seat maps and availability counts of `show` are stale after a claim or release.
-    async fn seats_changed(&self, show: ShowId) {
-        self.cache
-            .invalidate(&[Generation::SeatsOf(show), Generation::Seats])
-            .await;
-    }
-}
-
-pub fn booking_to_proto(b: booking::Model) -> proto::Booking {
-    let status = match b.status {
-        booking::Status::Confirmed => proto::BookingStatus::Confirmed,
-        booking::Status::Cancelled => proto::BookingStatus::Cancelled,
-    };
-    proto::Booking {
-        seat_ids: b.seat_list(),
-        id: b.id.to_string(),
-        show_id: b.show_id.map(|s| s.to_string()).unwrap_or_default(),
-        status: status.into(),
-        total_cents: b.total_cents,
-        created_at: Some(timestamp(b.created_at)),
-        movie_title: b.movie_title,
-        theatre_name: b.theatre_name,
-        starts_at: Some(timestamp(b.starts_at)),
-        user_id: b.user_id.to_string(),
-        cancel_reason: b
-            .cancel_reason
-            .map(cancel_reason_to_proto)
-            .unwrap_or(proto::CancelReason::Unspecified)
-            .into(),
-        cancelled_at: b.cancelled_at.map(timestamp),
     }
 }
 
@@ -116,7 +67,7 @@ impl BookingService for BookingApi {
             }
         };
         Ok(Response::new(proto::CreateBookingResponse {
-            booking: Some(booking_to_proto(booking)),
+            booking: Some(booking.into()),
         }))
     }
 
@@ -125,9 +76,9 @@ impl BookingService for BookingApi {
         request: Request<proto::ListMyBookingsRequest>,
     ) -> Result<Response<proto::ListMyBookingsResponse>, Status> {
         let caller = caller(&request)?;
-        let bookings = repo::list_for_user(self.db.conn(), caller.user_id).await?;
+        let bookings = repo::list_for_user(self.store.reader(), caller.user_id).await?;
         Ok(Response::new(proto::ListMyBookingsResponse {
-            bookings: bookings.into_iter().map(booking_to_proto).collect(),
+            bookings: bookings.into_iter().map(Into::into).collect(),
         }))
     }
 
@@ -137,9 +88,9 @@ impl BookingService for BookingApi {
     ) -> Result<Response<proto::GetBookingResponse>, Status> {
         let caller = caller(&request)?;
         let id = BookingId::parse("booking_id", &request.get_ref().booking_id)?;
-        let booking = repo::get_for_user(self.db.conn(), caller.user_id, id).await?;
+        let booking = repo::get_for_user(self.store.reader(), caller.user_id, id).await?;
         Ok(Response::new(proto::GetBookingResponse {
-            booking: Some(booking_to_proto(booking)),
+            booking: Some(booking.into()),
         }))
     }
 
@@ -149,14 +100,14 @@ impl BookingService for BookingApi {
     ) -> Result<Response<proto::CancelBookingResponse>, Status> {
         let caller = caller(&request)?;
         let id = BookingId::parse("booking_id", &request.get_ref().booking_id)?;
-        let booking = repo::cancel_for_user(&self.db, caller.user_id, id, self.clock.now()).await?;
-        if let Some(show) = booking.show_id {
-            self.seats_changed(ShowId(show)).await;
-        }
+        let booking = self
+            .store
+            .write(async |tx| repo::cancel_for_user(tx, caller.user_id, id).await)
+            .await?;
         tracing::info!(booking_id = %id, "booking cancelled by user");
         self.metrics.booking_cancelled();
         Ok(Response::new(proto::CancelBookingResponse {
-            booking: Some(booking_to_proto(booking)),
+            booking: Some(booking.into()),
         }))
     }
 }

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use crate::{
     config::CacheConfig,
+    domain::Event,
     ids::{MovieId, ShowId},
 };
 
@@ -33,6 +34,41 @@ pub enum Generation {
 }
 
 impl Generation {
+    /// The generations whose cached reads `event` makes stale, bumped once
+    /// its write has committed (`store::Store::write`). Exhaustive, so a new
+    /// kind of event must say what it invalidates.
+    pub fn stale_after(event: &Event) -> Vec<Generation> {
+        let seats_of = |show: ShowId| vec![Self::SeatsOf(show), Self::Seats];
+        match event {
+            Event::MovieCreated(_) => vec![Self::Movies],
+            // Shows display the movie title.
+            Event::MovieUpdated(_) => vec![Self::Movies, Self::Shows],
+            // The cascade removed its shows and their seats.
+            Event::MovieDeleted(_) => vec![Self::Movies, Self::Shows, Self::Seats],
+            Event::ShowCreated(_) => vec![Self::Shows],
+            Event::ShowDeleted(d) => vec![Self::Shows, Self::Seats, Self::SeatsOf(d.show)],
+            Event::BookingConfirmed(b) => b.show_id.map(ShowId).map(seats_of).unwrap_or_default(),
+            // Without a show (deleted meanwhile) there are no seats to free;
+            // the deletion's own event invalidates.
+            Event::BookingCancelled(c) => c.show.map(seats_of).unwrap_or_default(),
+            // No theatre or account data is cached.
+            Event::TheatreCreated(_) | Event::AccountCreated { .. } | Event::RoleChanged { .. } => {
+                Vec::new()
+            }
+        }
+    }
+
+    /// Every generation `events` make stale, each once.
+    pub fn stale_after_all(events: &[Event]) -> Vec<Generation> {
+        let mut stale: Vec<Generation> = Vec::new();
+        for generation in events.iter().flat_map(Self::stale_after) {
+            if !stale.contains(&generation) {
+                stale.push(generation);
+            }
+        }
+        stale
+    }
+
     pub fn key(&self, prefix: &str) -> String {
         match self {
             Self::Movies => format!("{prefix}gen:movies"),

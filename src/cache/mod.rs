@@ -46,6 +46,7 @@ pub use stats::{CacheCounts, CacheStats};
 
 use crate::{
     config::{CacheConfig, ConnectionUrl},
+    domain::Event,
     error::AppResult,
 };
 
@@ -243,14 +244,18 @@ impl Cache {
         }
     }
 
-    /// Marks everything depending on `generations` stale. Call after the
-    /// write's transaction has committed.
-    pub async fn invalidate(&self, generations: &[Generation]) {
+    /// Marks everything `events` made stale (`Generation::stale_after`).
+    /// `store::Store::write` calls it once the events' transaction has committed.
+    pub async fn invalidate(&self, events: &[Event]) {
         let Some(redis) = &self.redis else {
             return;
         };
+        let generations = Generation::stale_after_all(events);
+        if generations.is_empty() {
+            return;
+        }
         self.stats.invalidation();
-        if let Err(e) = redis.bump(generations).await {
+        if let Err(e) = redis.bump(&generations).await {
             tracing::warn!(error = %e, "cache invalidation failed; cache bypassed until Redis recovers");
             self.stats.error();
             redis.untrusted.store(true, Ordering::SeqCst);

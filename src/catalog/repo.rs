@@ -1,42 +1,23 @@
-//! Catalog queries. Every write runs in one transaction together with its
-//! outbox event.
+//! Catalog queries. Writes take the unit of work's transaction (`store::Tx`)
+//! and record their domain events on it; reads take any connection.
 use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, sea_query::Expr,
+    QuerySelect, Set, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use super::validate::{MoviePatch, NewMovie, NewShow, NewTheatre, PageRequest};
 use crate::{
     booking::repo::cancel_bookings_on_shows,
-    db::{Database, WriteTx},
+    domain::{Event, MovieDeleted, RowSummary, ShowDeleted, ShowView},
     entity::{booking::CancelReason, movie, seat, show, theatre},
     error::{AppError, AppResult, is_exclusion_violation},
-    events::{self, Event},
-    ids::{MovieId, ShowId, TheatreId},
-    proto,
+    ids::{BookingId, MovieId, ShowId, TheatreId},
+    store::Tx,
 };
-
-/// One row of a show's layout with its availability.
-#[derive(Debug, Clone)]
-pub struct RowSummary {
-    pub label: String,
-    pub seats: i32,
-    pub price_cents: i64,
-    pub available: i32,
-}
-
-/// A show with what a listing needs to display it.
-#[derive(Debug, Clone)]
-pub struct ShowView {
-    pub show: show::Model,
-    pub movie_title: String,
-    pub theatre_name: String,
-    pub rows: Vec<RowSummary>,
-}
 
 fn not_found_if_fk(err: sea_orm::DbErr, entity: &'static str, id: impl ToString) -> AppError {
     match err.sql_err() {
@@ -45,12 +26,8 @@ fn not_found_if_fk(err: sea_orm::DbErr, entity: &'static str, id: impl ToString)
     }
 }
 
-pub async fn create_movie(
-    db: &Database,
-    new: NewMovie,
-    now: DateTime<Utc>,
-) -> AppResult<movie::Model> {
-    let tx = db.begin_write().await?;
+pub async fn create_movie(tx: &mut Tx, new: NewMovie) -> AppResult<movie::Model> {
+    let now = tx.now();
     let created = movie::ActiveModel {
         id: Set(MovieId::new().0),
         title: Set(new.title),
@@ -60,30 +37,21 @@ pub async fn create_movie(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&*tx)
+    .insert(tx.conn())
     .await?;
-    let movie = Some(movie_to_proto(created.clone()));
-    events::record(
-        &*tx,
-        now,
-        Event::MovieCreated(proto::MovieCreated { movie }),
-    )
-    .await?;
-    tx.commit().await?;
+    tx.record(Event::MovieCreated(created.clone()));
     Ok(created)
 }
 
 pub async fn update_movie(
-    db: &Database,
+    tx: &mut Tx,
     id: MovieId,
     patch: MoviePatch,
-    now: DateTime<Utc>,
     changeover: Duration,
 ) -> AppResult<movie::Model> {
-    let tx = db.begin_write().await?;
     let existing = movie::Entity::find_by_id(id.0)
         .lock_exclusive()
-        .one(&*tx)
+        .one(tx.conn())
         .await?
         .ok_or_else(|| AppError::not_found("movie", id))?;
     let mut row: movie::ActiveModel = existing.into();
@@ -95,21 +63,14 @@ pub async fn update_movie(
     }
     if let Some(v) = patch.duration_minutes {
         row.duration_minutes = Set(v);
-        reschedule_occupancy(&tx, id, v, changeover, now).await?;
+        reschedule_occupancy(tx, id, v, changeover).await?;
     }
     if let Some(v) = patch.genre {
         row.genre = Set(v);
     }
-    row.updated_at = Set(now);
-    let updated = row.update(&*tx).await?;
-    let movie = Some(movie_to_proto(updated.clone()));
-    events::record(
-        &*tx,
-        now,
-        Event::MovieUpdated(proto::MovieUpdated { movie }),
-    )
-    .await?;
-    tx.commit().await?;
+    row.updated_at = Set(tx.now());
+    let updated = row.update(tx.conn()).await?;
+    tx.record(Event::MovieUpdated(updated.clone()));
     Ok(updated)
 }
 
@@ -117,25 +78,24 @@ pub async fn update_movie(
 /// started yet; one that would then overlap the next show in its theatre
 /// refuses the whole update. Shows already started keep the occupancy they had.
 async fn reschedule_occupancy(
-    tx: &WriteTx,
+    tx: &Tx,
     movie: MovieId,
     minutes: i32,
     changeover: Duration,
-    now: DateTime<Utc>,
 ) -> AppResult<()> {
     let upcoming = show::Entity::find()
         .filter(show::Column::MovieId.eq(movie.0))
-        .filter(show::Column::StartsAt.gt(now))
+        .filter(show::Column::StartsAt.gt(tx.now()))
         .order_by_asc(show::Column::Id)
         .lock_exclusive()
-        .all(&**tx)
+        .all(tx.conn())
         .await?;
     for show in upcoming {
         let slot = (
             show.starts_at,
             occupied_until(show.starts_at, minutes, changeover),
         );
-        if let Some(other) = occupant(&**tx, show.theatre_id, slot, Some(show.id)).await? {
+        if let Some(other) = occupant(tx.conn(), show.theatre_id, slot, Some(show.id)).await? {
             return Err(AppError::FailedPrecondition(format!(
                 "duration_minutes: show {} would overlap: {}",
                 show.id,
@@ -145,7 +105,7 @@ async fn reschedule_occupancy(
         let id = show.id;
         let mut row: show::ActiveModel = show.into();
         row.occupied_until = Set(slot.1);
-        row.update(&**tx).await.map_err(|e| {
+        row.update(tx.conn()).await.map_err(|e| {
             if is_exclusion_violation(&e) {
                 AppError::FailedPrecondition(format!(
                     "duration_minutes: show {id} would overlap a show scheduled meanwhile"
@@ -171,15 +131,10 @@ pub struct MovieDeletion {
 /// either finishes first (and its show or booking is seen and handled here) or
 /// waits and then finds its parent gone. No booking can stay CONFIRMED on a
 /// deleted show.
-pub async fn delete_movie(
-    db: &Database,
-    id: MovieId,
-    now: DateTime<Utc>,
-) -> AppResult<MovieDeletion> {
-    let tx = db.begin_write().await?;
+pub async fn delete_movie(tx: &mut Tx, id: MovieId) -> AppResult<MovieDeletion> {
     movie::Entity::find_by_id(id.0)
         .lock_exclusive()
-        .one(&*tx)
+        .one(tx.conn())
         .await?
         .ok_or_else(|| AppError::not_found("movie", id))?;
     let show_ids: Vec<Uuid> = show::Entity::find()
@@ -189,18 +144,15 @@ pub async fn delete_movie(
         .order_by_asc(show::Column::Id)
         .lock_exclusive()
         .into_tuple()
-        .all(&*tx)
+        .all(tx.conn())
         .await?;
-    let cancelled =
-        cancel_bookings_on_shows(&tx, &show_ids, CancelReason::MovieDeleted, now).await?;
-    let deleted = proto::MovieDeleted {
-        movie_id: id.to_string(),
-        deleted_show_ids: show_ids.iter().map(Uuid::to_string).collect(),
-        cancelled_booking_ids: cancelled.iter().map(Uuid::to_string).collect(),
-    };
-    events::record(&*tx, now, Event::MovieDeleted(deleted)).await?;
-    movie::Entity::delete_by_id(id.0).exec(&*tx).await?;
-    tx.commit().await?;
+    let cancelled = cancel_bookings_on_shows(tx, &show_ids, CancelReason::MovieDeleted).await?;
+    movie::Entity::delete_by_id(id.0).exec(tx.conn()).await?;
+    tx.record(Event::MovieDeleted(MovieDeleted {
+        movie: id,
+        shows: show_ids.iter().copied().map(ShowId).collect(),
+        cancelled_bookings: cancelled.iter().copied().map(BookingId).collect(),
+    }));
     Ok(MovieDeletion {
         deleted_shows: show_ids.len(),
         cancelled_bookings: cancelled.len(),
@@ -229,19 +181,14 @@ pub async fn list_movies(
     Ok((movies, more))
 }
 
-pub async fn create_theatre(
-    db: &Database,
-    new: NewTheatre,
-    now: DateTime<Utc>,
-) -> AppResult<theatre::Model> {
-    let tx = db.begin_write().await?;
+pub async fn create_theatre(tx: &mut Tx, new: NewTheatre) -> AppResult<theatre::Model> {
     let created = theatre::ActiveModel {
         id: Set(TheatreId::new().0),
         name: Set(new.name),
         city: Set(new.city),
-        created_at: Set(now),
+        created_at: Set(tx.now()),
     }
-    .insert(&*tx)
+    .insert(tx.conn())
     .await
     .map_err(AppError::from)
     .map_err(|e| {
@@ -253,7 +200,7 @@ pub async fn create_theatre(
             e
         }
     })?;
-    tx.commit().await?;
+    tx.record(Event::TheatreCreated(created.clone()));
     Ok(created)
 }
 
@@ -306,54 +253,25 @@ fn overlap(theatre: Uuid, other: &show::Model) -> AppError {
 /// `ex_shows_theatre_occupancy` settles concurrent CreateShows that both
 /// passed it (the second waits for the first and fails), on SQLite the single
 /// writer makes the check itself race-free.
-pub async fn create_show(
-    db: &Database,
-    new: NewShow,
-    now: DateTime<Utc>,
-    changeover: Duration,
-) -> AppResult<ShowView> {
-    let tx = db.begin_write().await?;
+pub async fn create_show(tx: &mut Tx, new: NewShow, changeover: Duration) -> AppResult<ShowView> {
     let movie = movie::Entity::find_by_id(new.movie_id.0)
         .lock_shared()
-        .one(&*tx)
+        .one(tx.conn())
         .await?
         .ok_or_else(|| AppError::not_found("movie", new.movie_id))?;
     let theatre = theatre::Entity::find_by_id(new.theatre_id.0)
         .lock_shared()
-        .one(&*tx)
+        .one(tx.conn())
         .await?
         .ok_or_else(|| AppError::not_found("theatre", new.theatre_id))?;
     let slot = (
         new.starts_at,
         occupied_until(new.starts_at, movie.duration_minutes, changeover),
     );
-    if let Some(other) = occupant(&*tx, theatre.id, slot, None).await? {
+    if let Some(other) = occupant(tx.conn(), theatre.id, slot, None).await? {
         return Err(overlap(theatre.id, &other));
     }
-    let inserted = show::ActiveModel {
-        id: Set(ShowId::new().0),
-        movie_id: Set(movie.id),
-        theatre_id: Set(theatre.id),
-        starts_at: Set(slot.0),
-        occupied_until: Set(slot.1),
-        created_at: Set(now),
-    }
-    .insert(&*tx)
-    .await;
-    let created = match inserted {
-        Ok(created) => created,
-        Err(e) if is_exclusion_violation(&e) => {
-            drop(tx);
-            return Err(match occupant(db.conn(), theatre.id, slot, None).await? {
-                Some(other) => overlap(theatre.id, &other),
-                None => AppError::FailedPrecondition(format!(
-                    "theatre {} is occupied by another show at that time",
-                    theatre.id
-                )),
-            });
-        }
-        Err(e) => return Err(not_found_if_fk(e, "movie", new.movie_id)),
-    };
+    let created = insert_show(tx, &new, slot).await?;
     let mut seats = Vec::new();
     for row in &new.rows {
         for number in 1..=row.seats {
@@ -371,7 +289,9 @@ pub async fn create_show(
     // Bounded by the layout limits (50 rows × 100 seats); chunks keep every
     // statement under SQLite's bind-parameter limit.
     for chunk in seats.chunks(500) {
-        seat::Entity::insert_many(chunk.to_vec()).exec(&*tx).await?;
+        seat::Entity::insert_many(chunk.to_vec())
+            .exec(tx.conn())
+            .await?;
     }
     let view = ShowView {
         show: created,
@@ -388,29 +308,63 @@ pub async fn create_show(
             })
             .collect(),
     };
-    let show = Some(show_to_proto(view.clone()));
-    events::record(&*tx, now, Event::ShowCreated(proto::ShowCreated { show })).await?;
-    tx.commit().await?;
+    tx.record(Event::ShowCreated(view.clone()));
     Ok(view)
 }
 
+/// Inserts the show row. A concurrent CreateShow that committed an
+/// overlapping show after our check fails the insert on the exclusion
+/// constraint; a savepoint keeps the transaction usable, so the answer can
+/// name the show that won.
+async fn insert_show(
+    tx: &Tx,
+    new: &NewShow,
+    slot: (DateTime<Utc>, DateTime<Utc>),
+) -> AppResult<show::Model> {
+    let row = show::ActiveModel {
+        id: Set(ShowId::new().0),
+        movie_id: Set(new.movie_id.0),
+        theatre_id: Set(new.theatre_id.0),
+        starts_at: Set(slot.0),
+        occupied_until: Set(slot.1),
+        created_at: Set(tx.now()),
+    };
+    let savepoint = tx.conn().begin().await?;
+    match row.insert(&savepoint).await {
+        Ok(created) => {
+            savepoint.commit().await?;
+            Ok(created)
+        }
+        Err(e) if is_exclusion_violation(&e) => {
+            savepoint.rollback().await?;
+            Err(
+                match occupant(tx.conn(), new.theatre_id.0, slot, None).await? {
+                    Some(other) => overlap(new.theatre_id.0, &other),
+                    None => AppError::FailedPrecondition(format!(
+                        "theatre {} is occupied by another show at that time",
+                        new.theatre_id
+                    )),
+                },
+            )
+        }
+        Err(e) => Err(not_found_if_fk(e, "movie", new.movie_id)),
+    }
+}
+
 /// Deletes a show and its seats; its bookings are cancelled. Returns how many.
-pub async fn delete_show(db: &Database, id: ShowId, now: DateTime<Utc>) -> AppResult<usize> {
-    let tx = db.begin_write().await?;
+pub async fn delete_show(tx: &mut Tx, id: ShowId) -> AppResult<usize> {
     let existing = show::Entity::find_by_id(id.0)
         .lock_exclusive()
-        .one(&*tx)
+        .one(tx.conn())
         .await?
         .ok_or_else(|| AppError::not_found("show", id))?;
-    let cancelled = cancel_bookings_on_shows(&tx, &[id.0], CancelReason::ShowDeleted, now).await?;
-    let deleted = proto::ShowDeleted {
-        show_id: id.to_string(),
-        movie_id: existing.movie_id.to_string(),
-        cancelled_booking_ids: cancelled.iter().map(Uuid::to_string).collect(),
-    };
-    events::record(&*tx, now, Event::ShowDeleted(deleted)).await?;
-    show::Entity::delete_by_id(id.0).exec(&*tx).await?;
-    tx.commit().await?;
+    let cancelled = cancel_bookings_on_shows(tx, &[id.0], CancelReason::ShowDeleted).await?;
+    show::Entity::delete_by_id(id.0).exec(tx.conn()).await?;
+    tx.record(Event::ShowDeleted(ShowDeleted {
+        show: id,
+        movie: MovieId(existing.movie_id),
+        cancelled_bookings: cancelled.iter().copied().map(BookingId).collect(),
+    }));
     Ok(cancelled.len())
 }
 
@@ -522,38 +476,4 @@ pub async fn seat_map(conn: &impl ConnectionTrait, id: ShowId) -> AppResult<Vec<
         return Err(AppError::not_found("show", id));
     }
     Ok(seats)
-}
-
-pub fn movie_to_proto(m: movie::Model) -> proto::Movie {
-    proto::Movie {
-        id: m.id.to_string(),
-        title: m.title,
-        description: m.description,
-        duration_minutes: m.duration_minutes,
-        genre: m.genre,
-        created_at: Some(crate::wire::timestamp(m.created_at)),
-        updated_at: Some(crate::wire::timestamp(m.updated_at)),
-    }
-}
-
-pub fn show_to_proto(v: ShowView) -> proto::Show {
-    proto::Show {
-        id: v.show.id.to_string(),
-        movie_id: v.show.movie_id.to_string(),
-        theatre_id: v.show.theatre_id.to_string(),
-        starts_at: Some(crate::wire::timestamp(v.show.starts_at)),
-        total_seats: v.rows.iter().map(|r| r.seats).sum(),
-        available_seats: v.rows.iter().map(|r| r.available).sum(),
-        rows: v
-            .rows
-            .into_iter()
-            .map(|r| proto::SeatRow {
-                label: r.label,
-                seats: r.seats,
-                price_cents: r.price_cents,
-            })
-            .collect(),
-        movie_title: v.movie_title,
-        theatre_name: v.theatre_name,
-    }
 }

@@ -1,60 +1,24 @@
 //! CatalogService handlers: validate → one repo call → map to the response.
-use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{
-    repo::{self, movie_to_proto, show_to_proto},
-    validate,
-};
+use super::{repo, validate};
 use crate::{
-    cache::{Cache, Entry, Generation},
-    clock::Clock,
+    cache::Entry,
     config::ShowPolicy,
-    db::Database,
-    entity::{seat, theatre},
     ids::{MovieId, ShowId},
     proto::{self, catalog_service_server::CatalogService},
+    store::Store,
 };
 
 pub struct CatalogApi {
-    db: Database,
-    cache: Cache,
-    clock: Arc<dyn Clock>,
+    store: Store,
     shows: ShowPolicy,
 }
 
 impl CatalogApi {
-    pub fn new(db: Database, cache: Cache, clock: Arc<dyn Clock>, shows: ShowPolicy) -> Self {
-        Self {
-            db,
-            cache,
-            clock,
-            shows,
-        }
-    }
-}
-
-fn theatre_to_proto(t: theatre::Model) -> proto::Theatre {
-    proto::Theatre {
-        id: t.id.to_string(),
-        name: t.name,
-        city: t.city,
-    }
-}
-
-fn seat_to_proto(s: seat::Model) -> proto::Seat {
-    let status = if s.booking_id.is_some() {
-        proto::SeatStatus::Booked
-    } else {
-        proto::SeatStatus::Available
-    };
-    proto::Seat {
-        seat_id: s.seat_id,
-        row: s.row_label,
-        number: s.number,
-        price_cents: s.price_cents,
-        status: status.into(),
+    pub fn new(store: Store, shows: ShowPolicy) -> Self {
+        Self { store, shows }
     }
 }
 
@@ -69,11 +33,13 @@ impl CatalogService for CatalogApi {
         request: Request<proto::CreateMovieRequest>,
     ) -> Result<Response<proto::CreateMovieResponse>, Status> {
         let new = validate::new_movie(request.get_ref())?;
-        let movie = repo::create_movie(&self.db, new, self.clock.now()).await?;
-        self.cache.invalidate(&[Generation::Movies]).await;
+        let movie = self
+            .store
+            .write(async |tx| repo::create_movie(tx, new).await)
+            .await?;
         tracing::info!(movie_id = %movie.id, "movie created");
         Ok(Response::new(proto::CreateMovieResponse {
-            movie: Some(movie_to_proto(movie)),
+            movie: Some(movie.into()),
         }))
     }
 
@@ -82,15 +48,13 @@ impl CatalogService for CatalogApi {
         request: Request<proto::UpdateMovieRequest>,
     ) -> Result<Response<proto::UpdateMovieResponse>, Status> {
         let (id, patch) = validate::movie_patch(request.get_ref())?;
-        let movie =
-            repo::update_movie(&self.db, id, patch, self.clock.now(), self.shows.changeover)
-                .await?;
-        // Shows display the movie title.
-        self.cache
-            .invalidate(&[Generation::Movies, Generation::Shows])
-            .await;
+        let changeover = self.shows.changeover;
+        let movie = self
+            .store
+            .write(async |tx| repo::update_movie(tx, id, patch, changeover).await)
+            .await?;
         Ok(Response::new(proto::UpdateMovieResponse {
-            movie: Some(movie_to_proto(movie)),
+            movie: Some(movie.into()),
         }))
     }
 
@@ -99,10 +63,10 @@ impl CatalogService for CatalogApi {
         request: Request<proto::DeleteMovieRequest>,
     ) -> Result<Response<proto::DeleteMovieResponse>, Status> {
         let id = MovieId::parse("movie_id", &request.get_ref().movie_id)?;
-        let deletion = repo::delete_movie(&self.db, id, self.clock.now()).await?;
-        self.cache
-            .invalidate(&[Generation::Movies, Generation::Shows, Generation::Seats])
-            .await;
+        let deletion = self
+            .store
+            .write(async |tx| repo::delete_movie(tx, id).await)
+            .await?;
         tracing::info!(
             movie_id = %id,
             deleted_shows = deletion.deleted_shows,
@@ -121,11 +85,12 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<proto::GetMovieResponse>, Status> {
         let id = MovieId::parse("movie_id", &request.get_ref().movie_id)?;
         let response = self
-            .cache
+            .store
+            .cache()
             .get_or_load(Entry::Movie(id), || async {
-                let movie = repo::get_movie(self.db.conn(), id).await?;
+                let movie = repo::get_movie(self.store.reader(), id).await?;
                 Ok(proto::GetMovieResponse {
-                    movie: Some(movie_to_proto(movie)),
+                    movie: Some(movie.into()),
                 })
             })
             .await?;
@@ -143,15 +108,16 @@ impl CatalogService for CatalogApi {
             after: page.after,
         };
         let response = self
-            .cache
+            .store
+            .cache()
             .get_or_load(entry, || async {
-                let (movies, more) = repo::list_movies(self.db.conn(), &page).await?;
+                let (movies, more) = repo::list_movies(self.store.reader(), &page).await?;
                 let next_page_token = match movies.last() {
                     Some(last) if more => validate::page_token(last.id),
                     _ => String::new(),
                 };
                 Ok(proto::ListMoviesResponse {
-                    movies: movies.into_iter().map(movie_to_proto).collect(),
+                    movies: movies.into_iter().map(Into::into).collect(),
                     next_page_token,
                 })
             })
@@ -164,9 +130,12 @@ impl CatalogService for CatalogApi {
         request: Request<proto::CreateTheatreRequest>,
     ) -> Result<Response<proto::CreateTheatreResponse>, Status> {
         let new = validate::new_theatre(request.get_ref())?;
-        let theatre = repo::create_theatre(&self.db, new, self.clock.now()).await?;
+        let theatre = self
+            .store
+            .write(async |tx| repo::create_theatre(tx, new).await)
+            .await?;
         Ok(Response::new(proto::CreateTheatreResponse {
-            theatre: Some(theatre_to_proto(theatre)),
+            theatre: Some(theatre.into()),
         }))
     }
 
@@ -174,9 +143,9 @@ impl CatalogService for CatalogApi {
         &self,
         _request: Request<proto::ListTheatresRequest>,
     ) -> Result<Response<proto::ListTheatresResponse>, Status> {
-        let theatres = repo::list_theatres(self.db.conn()).await?;
+        let theatres = repo::list_theatres(self.store.reader()).await?;
         Ok(Response::new(proto::ListTheatresResponse {
-            theatres: theatres.into_iter().map(theatre_to_proto).collect(),
+            theatres: theatres.into_iter().map(Into::into).collect(),
         }))
     }
 
@@ -184,13 +153,16 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<proto::CreateShowRequest>,
     ) -> Result<Response<proto::CreateShowResponse>, Status> {
-        let now = self.clock.now();
+        let now = self.store.now();
         let new = validate::new_show(request.get_ref(), now, self.shows.horizon)?;
-        let view = repo::create_show(&self.db, new, now, self.shows.changeover).await?;
-        self.cache.invalidate(&[Generation::Shows]).await;
+        let changeover = self.shows.changeover;
+        let view = self
+            .store
+            .write_at(now, async |tx| repo::create_show(tx, new, changeover).await)
+            .await?;
         tracing::info!(show_id = %view.show.id, "show created");
         Ok(Response::new(proto::CreateShowResponse {
-            show: Some(show_to_proto(view)),
+            show: Some(view.into()),
         }))
     }
 
@@ -199,14 +171,10 @@ impl CatalogService for CatalogApi {
         request: Request<proto::DeleteShowRequest>,
     ) -> Result<Response<proto::DeleteShowResponse>, Status> {
         let id = ShowId::parse("show_id", &request.get_ref().show_id)?;
-        let cancelled = repo::delete_show(&self.db, id, self.clock.now()).await?;
-        self.cache
-            .invalidate(&[
-                Generation::Shows,
-                Generation::Seats,
-                Generation::SeatsOf(id),
-            ])
-            .await;
+        let cancelled = self
+            .store
+            .write(async |tx| repo::delete_show(tx, id).await)
+            .await?;
         tracing::info!(show_id = %id, cancelled_bookings = cancelled, "show deleted");
         Ok(Response::new(proto::DeleteShowResponse {
             cancelled_bookings: count(cancelled),
@@ -219,11 +187,12 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<proto::GetShowResponse>, Status> {
         let id = ShowId::parse("show_id", &request.get_ref().show_id)?;
         let response = self
-            .cache
+            .store
+            .cache()
             .get_or_load(Entry::Show(id), || async {
-                let view = repo::get_show(self.db.conn(), id).await?;
+                let view = repo::get_show(self.store.reader(), id).await?;
                 Ok(proto::GetShowResponse {
-                    show: Some(show_to_proto(view)),
+                    show: Some(view.into()),
                 })
             })
             .await?;
@@ -239,11 +208,12 @@ impl CatalogService for CatalogApi {
             .then(|| MovieId::parse("movie_id", raw))
             .transpose()?;
         let response = self
-            .cache
+            .store
+            .cache()
             .get_or_load(Entry::ShowList(movie), || async {
-                let shows = repo::list_shows(self.db.conn(), movie).await?;
+                let shows = repo::list_shows(self.store.reader(), movie).await?;
                 Ok(proto::ListShowsResponse {
-                    shows: shows.into_iter().map(show_to_proto).collect(),
+                    shows: shows.into_iter().map(Into::into).collect(),
                 })
             })
             .await?;
@@ -256,12 +226,13 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<proto::GetSeatMapResponse>, Status> {
         let id = ShowId::parse("show_id", &request.get_ref().show_id)?;
         let response = self
-            .cache
+            .store
+            .cache()
             .get_or_load(Entry::SeatMap(id), || async {
-                let seats = repo::seat_map(self.db.conn(), id).await?;
+                let seats = repo::seat_map(self.store.reader(), id).await?;
                 Ok(proto::GetSeatMapResponse {
                     show_id: id.to_string(),
-                    seats: seats.into_iter().map(seat_to_proto).collect(),
+                    seats: seats.into_iter().map(Into::into).collect(),
                 })
             })
             .await?;

@@ -5,6 +5,4 @@ pub mod partition;
 pub mod relay;
 pub mod tail;
 
-pub use crate::proto::event_envelope::Payload as Event;
-pub use outbox::record;
 pub use relay::{Relay, RelayCounts, RelayStats};

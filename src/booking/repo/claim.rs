@@ -9,15 +9,15 @@ use uuid::Uuid;
 
 use crate::{
     booking::validate::NewBooking,
-    db::{Database, WriteTx},
+    domain::Event,
     entity::{
         booking::{self, Status},
         movie, seat, show, theatre,
     },
     error::{AppError, AppResult, raised},
-    events::{self, Event},
+    events::outbox,
     ids::{BookingId, UserId},
-    proto,
+    store::{Store, Tx},
 };
 
 /// Books every requested seat or none.
@@ -46,15 +46,14 @@ use crate::{
 /// (`bench/pg/claim.sql` runs the same). On SQLite the same three writes run
 /// as a transaction.
 pub async fn create_booking(
-    db: &Database,
+    store: &Store,
     user: UserId,
     new: &NewBooking,
-    now: DateTime<Utc>,
 ) -> AppResult<booking::Model> {
-    match claim_seats(db, user, new, now).await {
+    match claim_seats(store, user, new).await {
         Ok(booking) => Ok(booking),
         Err(err) => match &new.idempotency_key {
-            Some(key) => match find_by_key(db.conn(), user, key).await? {
+            Some(key) => match find_by_key(store.reader(), user, key).await? {
                 Some(existing) => replay(existing, new),
                 None => Err(err),
             },
@@ -157,12 +156,7 @@ async fn bookable_show(
 
 /// Gives `booking` every seat of `wanted` that is free and not locked by
 /// another transaction; returns the seat ids it got.
-async fn claim(
-    tx: &WriteTx,
-    show: Uuid,
-    wanted: &[String],
-    booking: Uuid,
-) -> AppResult<Vec<String>> {
+async fn claim(tx: &Tx, show: Uuid, wanted: &[String], booking: Uuid) -> AppResult<Vec<String>> {
     let lockable = Query::select()
         .column(seat::Column::SeatId)
         .from(seat::Entity)
@@ -178,19 +172,15 @@ async fn claim(
         .filter(seat::Column::SeatId.is_in(wanted.to_vec()))
         .filter(seat::Column::SeatId.in_subquery(lockable))
         .filter(seat::Column::BookingId.is_null())
-        .exec_with_returning(&**tx)
+        .exec_with_returning(tx.conn())
         .await?;
     Ok(claimed.into_iter().map(|s| s.seat_id).collect())
 }
 
-async fn claim_seats(
-    db: &Database,
-    user: UserId,
-    new: &NewBooking,
-    now: DateTime<Utc>,
-) -> AppResult<booking::Model> {
+async fn claim_seats(store: &Store, user: UserId, new: &NewBooking) -> AppResult<booking::Model> {
+    let now = store.now();
     // Read-only checks first, outside any write transaction or lock.
-    let show = bookable_show(db.conn(), new, now).await?;
+    let show = bookable_show(store.reader(), new, now).await?;
     let booking = booking::Model {
         id: BookingId::new().0,
         user_id: user.0,
@@ -206,19 +196,24 @@ async fn claim_seats(
         cancelled_at: None,
         created_at: now,
     };
-    let confirmed = Event::BookingConfirmed(proto::BookingConfirmed {
-        booking_id: booking.id.to_string(),
-        user_id: user.to_string(),
-        show_id: new.show_id.to_string(),
-        seat_ids: new.seat_ids.clone(),
-        total_cents: booking.total_cents,
-    });
-    let written = match db.conn().get_database_backend() {
+    let confirmed = Event::BookingConfirmed(booking.clone());
+    let written = match store.backend() {
         DbBackend::Postgres => {
-            let event = events::outbox::encode(now, confirmed);
-            claim_in_one_call(db.conn(), &booking, new, event).await
+            store
+                .write_statement(now, confirmed, async |conn, event| {
+                    claim_in_one_call(conn, &booking, new, event).await
+                })
+                .await
         }
-        _ => claim_in_transaction(db, &booking, new, confirmed).await,
+        _ => {
+            store
+                .write_at(now, async |tx| {
+                    claim_in_transaction(tx, &booking, new).await?;
+                    tx.record(confirmed);
+                    Ok(())
+                })
+                .await
+        }
     };
     // The booking insert's foreign-key check takes a key-share lock on the
     // show, so a concurrent DeleteShow/DeleteMovie (FOR UPDATE on the show)
@@ -245,7 +240,7 @@ async fn claim_in_one_call(
     conn: &DatabaseConnection,
     b: &booking::Model,
     new: &NewBooking,
-    event: events::outbox::Encoded,
+    event: outbox::Encoded,
 ) -> AppResult<()> {
     let call = Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -279,16 +274,13 @@ async fn claim_in_one_call(
     }
 }
 
-/// SQLite (and the reference for the function): the same writes as a transaction.
-async fn claim_in_transaction(
-    db: &Database,
-    b: &booking::Model,
-    new: &NewBooking,
-    event: Event,
-) -> AppResult<()> {
-    let tx = db.begin_write().await?;
-    booking::ActiveModel::from(b.clone()).insert(&*tx).await?;
-    let claimed = claim(&tx, new.show_id.0, &new.seat_ids, b.id).await?;
+/// SQLite (and the reference for the function): the same writes in the
+/// unit of work's transaction, which appends the outbox event.
+async fn claim_in_transaction(tx: &Tx, b: &booking::Model, new: &NewBooking) -> AppResult<()> {
+    booking::ActiveModel::from(b.clone())
+        .insert(tx.conn())
+        .await?;
+    let claimed = claim(tx, new.show_id.0, &new.seat_ids, b.id).await?;
     // Seats left out are held by another in-flight booking or were sold since
     // the read. Either way they are taken, and nothing is kept.
     let mut taken = missing(&new.seat_ids, claimed.iter().map(String::as_str));
@@ -296,8 +288,6 @@ async fn claim_in_transaction(
         taken.sort();
         return Err(AppError::SeatsTaken(taken));
     }
-    events::record(&*tx, b.created_at, event).await?;
-    tx.commit().await?;
     Ok(())
 }
 

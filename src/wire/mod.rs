@@ -1,4 +1,12 @@
-//! Conversions between domain values and protobuf wire types used by several services.
+//! Domain values to protobuf and back: the one place the wire format meets
+//! the rest. One module per feature; they sit below the features (not inside
+//! them) because the outbox, below the features too, encodes the same values
+//! into its events. Requests become domain values in each feature's
+//! `validate.rs` (wire → domain, refusing what is invalid).
+pub mod auth;
+pub mod booking;
+pub mod catalog;
+
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
