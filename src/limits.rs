@@ -111,7 +111,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if methods::find(req.uri().path()).is_none() {
+        if methods::resolved(&req).is_none() {
             return Box::pin(self.inner.call(req));
         }
         let layer = self.layer.clone();

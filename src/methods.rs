@@ -31,3 +31,25 @@ include!(concat!(env!("OUT_DIR"), "/methods.rs"));
 pub fn find(path: &str) -> Option<&'static Method> {
     METHODS.iter().find(|m| m.path == path)
 }
+
+/// The contract method a request is for (`None`: not one of ours), resolved
+/// once by [`resolve`] in the outermost layer and read by those inside it
+/// (metrics, limits, authorization).
+#[derive(Debug, Clone, Copy)]
+pub struct Resolved(pub Option<&'static Method>);
+
+/// Looks the request's path up in the catalogue and records the result in
+/// its extensions.
+pub fn resolve<B>(mut request: http::Request<B>) -> http::Request<B> {
+    let method = find(request.uri().path());
+    request.extensions_mut().insert(Resolved(method));
+    request
+}
+
+/// The method [`resolve`] found for `request` (looked up here if it did not run).
+pub fn resolved<B>(request: &http::Request<B>) -> Option<&'static Method> {
+    match request.extensions().get::<Resolved>() {
+        Some(Resolved(method)) => *method,
+        None => find(request.uri().path()),
+    }
+}

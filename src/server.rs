@@ -31,6 +31,7 @@ use crate::{
     events::{Relay, RelayCounts, RelayStats},
     health::{HealthMonitor, report_shutting_down},
     limits::LimitLayer,
+    methods,
     metrics::{
         Metrics,
         exporter::{Exporter, MetricsServer},
@@ -218,6 +219,7 @@ impl App {
             .layer(tower::util::MapRequestLayer::new(
                 telemetry::sanitize_request_id,
             ))
+            .layer(tower::util::MapRequestLayer::new(methods::resolve))
             .layer(telemetry::set_request_id())
             .layer(telemetry::propagate_request_id())
             .layer(telemetry::trace_rpcs())

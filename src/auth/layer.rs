@@ -21,6 +21,32 @@ use crate::{
 /// The authenticated caller, put into the request extensions by the layer.
 pub type Caller = VerifiedClaims;
 
+/// Proof that the layer found the caller to hold the ADMIN role for an
+/// ADMIN method: only this module can make one, and it makes one only then.
+/// Admin handlers start by taking it (`AdminCaller::of`), so a handler that
+/// was reached some other way, or a method whose rule was loosened in the
+/// contract by mistake, still refuses non-admins.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminCaller(Caller);
+
+impl AdminCaller {
+    pub fn of<T>(req: &tonic::Request<T>) -> AppResult<Self> {
+        match req.extensions().get::<Self>() {
+            Some(admin) => Ok(*admin),
+            None => {
+                caller(req)?;
+                Err(AppError::PermissionDenied(
+                    "this call requires the ADMIN role".into(),
+                ))
+            }
+        }
+    }
+
+    pub fn caller(&self) -> Caller {
+        self.0
+    }
+}
+
 /// Infrastructure services any client (load balancer, grpcurl) may call.
 const PUBLIC_PREFIXES: &[&str] = &["/grpc.health.v1.Health/", "/grpc.reflection."];
 
@@ -28,10 +54,11 @@ const PUBLIC_PREFIXES: &[&str] = &["/grpc.health.v1.Health/", "/grpc.reflection.
 /// (`crate::methods`). A `theatre.*` path the contract does not have fails
 /// closed (ADMIN); other unknown paths need a valid token and then get
 /// UNIMPLEMENTED from the router.
-pub fn access_for(path: &str) -> Access {
-    if let Some(method) = methods::find(path) {
+pub fn access_for<B>(req: &http::Request<B>) -> Access {
+    if let Some(method) = methods::resolved(req) {
         return method.access;
     }
+    let path = req.uri().path();
     if PUBLIC_PREFIXES
         .iter()
         .any(|prefix| path.starts_with(prefix))
@@ -64,19 +91,29 @@ fn bearer_token<B>(req: &http::Request<B>) -> AppResult<&str> {
     }
 }
 
-fn authorize<B>(tokens: &TokenIssuer, req: &http::Request<B>) -> AppResult<Option<Caller>> {
-    let access = access_for(req.uri().path());
+/// What the layer puts into the request's extensions.
+struct Proof {
+    caller: Caller,
+    admin: Option<AdminCaller>,
+}
+
+fn authorize<B>(tokens: &TokenIssuer, req: &http::Request<B>) -> AppResult<Option<Proof>> {
+    let access = access_for(req);
     if access == Access::Public {
         return Ok(None);
     }
     let caller = tokens.verify(bearer_token(req)?)?;
-    if access == Access::Admin && caller.role != Role::Admin {
-        return Err(AppError::PermissionDenied(format!(
-            "{} requires the ADMIN role",
-            req.uri().path()
-        )));
-    }
-    Ok(Some(caller))
+    let admin = match access {
+        Access::Admin if caller.role != Role::Admin => {
+            return Err(AppError::PermissionDenied(format!(
+                "{} requires the ADMIN role",
+                req.uri().path()
+            )));
+        }
+        Access::Admin => Some(AdminCaller(caller)),
+        _ => None,
+    };
+    Ok(Some(Proof { caller, admin }))
 }
 
 /// The caller the layer authenticated; UNAUTHENTICATED if the layer did not run.
@@ -134,9 +171,12 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         match authorize(&self.tokens, &req) {
-            Ok(caller) => {
-                if let Some(caller) = caller {
+            Ok(proof) => {
+                if let Some(Proof { caller, admin }) = proof {
                     req.extensions_mut().insert(caller);
+                    if let Some(admin) = admin {
+                        req.extensions_mut().insert(admin);
+                    }
                 }
                 Box::pin(self.inner.call(req))
             }
@@ -152,13 +192,45 @@ where
 mod tests {
     use super::*;
 
+    fn access(path: &str) -> Access {
+        access_for(&methods::resolve(
+            http::Request::get(path).body(()).unwrap(),
+        ))
+    }
+
+    #[test]
+    fn only_the_layer_makes_an_admin_caller() {
+        let user = Caller {
+            user_id: crate::ids::UserId::new(),
+            role: Role::Admin,
+        };
+        let bare = tonic::Request::new(());
+        assert!(matches!(
+            AdminCaller::of(&bare),
+            Err(AppError::Unauthenticated(_))
+        ));
+        // A caller without the layer's proof is refused, whatever its role says.
+        let mut with_caller = tonic::Request::new(());
+        with_caller.extensions_mut().insert(user);
+        assert!(matches!(
+            AdminCaller::of(&with_caller),
+            Err(AppError::PermissionDenied(_))
+        ));
+        with_caller.extensions_mut().insert(AdminCaller(user));
+        assert_eq!(
+            AdminCaller::of(&with_caller).unwrap().caller().user_id,
+            user.user_id
+        );
+    }
+
     #[test]
     fn unknown_paths_fail_closed() {
+        assert_eq!(access("/theatre.v1.CatalogService/Unlisted"), Access::Admin);
         assert_eq!(
-            access_for("/theatre.v1.CatalogService/Unlisted"),
+            access("/theatre.v1.CatalogService/CreateMovie"),
             Access::Admin
         );
-        assert_eq!(access_for("/grpc.health.v1.Health/Check"), Access::Public);
-        assert_eq!(access_for("/other.Service/Call"), Access::User);
+        assert_eq!(access("/grpc.health.v1.Health/Check"), Access::Public);
+        assert_eq!(access("/other.Service/Call"), Access::User);
     }
 }

@@ -8,5 +8,5 @@ pub mod throttle;
 pub mod token;
 pub mod validate;
 
-pub use layer::{AuthLayer, Caller, access_for};
+pub use layer::{AdminCaller, AuthLayer, Caller, access_for};
 pub use token::TokenIssuer;

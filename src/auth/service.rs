@@ -4,7 +4,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{
-    layer::caller,
+    layer::{AdminCaller, caller},
     password,
     repo::{self, NewUser},
     throttle::{LoginThrottle, SignUpThrottle},
@@ -167,6 +167,7 @@ impl AuthService for AuthApi {
         &self,
         request: Request<proto::SetUserRoleRequest>,
     ) -> Result<Response<proto::SetUserRoleResponse>, Status> {
+        let admin = AdminCaller::of(&request)?;
         let req = request.into_inner();
         let user_id = UserId::parse("user_id", &req.user_id)?;
         let role = wire::auth::role(req.role)?;
@@ -174,7 +175,7 @@ impl AuthService for AuthApi {
             .store
             .write(async |tx| repo::set_role(tx, user_id, role).await)
             .await?;
-        tracing::info!(user_id = %user.id, role = ?user.role, "user role changed");
+        tracing::info!(user_id = %user.id, role = ?user.role, by = %admin.caller().user_id, "user role changed");
         Ok(Response::new(proto::SetUserRoleResponse {
             user: Some(user.into()),
         }))

@@ -4,6 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::{repo, validate};
 use crate::{
+    auth::AdminCaller,
     cache::Entry,
     config::ShowPolicy,
     ids::{MovieId, ShowId},
@@ -32,6 +33,7 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<proto::CreateMovieRequest>,
     ) -> Result<Response<proto::CreateMovieResponse>, Status> {
+        AdminCaller::of(&request)?;
         let new = validate::new_movie(request.get_ref())?;
         let movie = self
             .store
@@ -47,6 +49,7 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<proto::UpdateMovieRequest>,
     ) -> Result<Response<proto::UpdateMovieResponse>, Status> {
+        AdminCaller::of(&request)?;
         let (id, patch) = validate::movie_patch(request.get_ref())?;
         let changeover = self.shows.changeover;
         let movie = self
@@ -62,6 +65,7 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<proto::DeleteMovieRequest>,
     ) -> Result<Response<proto::DeleteMovieResponse>, Status> {
+        AdminCaller::of(&request)?;
         let id = MovieId::parse("movie_id", &request.get_ref().movie_id)?;
         let deletion = self
             .store
@@ -129,6 +133,7 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<proto::CreateTheatreRequest>,
     ) -> Result<Response<proto::CreateTheatreResponse>, Status> {
+        AdminCaller::of(&request)?;
         let new = validate::new_theatre(request.get_ref())?;
         let theatre = self
             .store
@@ -153,6 +158,7 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<proto::CreateShowRequest>,
     ) -> Result<Response<proto::CreateShowResponse>, Status> {
+        AdminCaller::of(&request)?;
         let now = self.store.now();
         let new = validate::new_show(request.get_ref(), now, self.shows.horizon)?;
         let changeover = self.shows.changeover;
@@ -170,6 +176,7 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<proto::DeleteShowRequest>,
     ) -> Result<Response<proto::DeleteShowResponse>, Status> {
+        AdminCaller::of(&request)?;
         let id = ShowId::parse("show_id", &request.get_ref().show_id)?;
         let cancelled = self
             .store

@@ -15,7 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 use tower::{Layer, Service};
 
 use super::{MethodLabels, Metrics};
-use crate::methods::METHODS;
+use crate::methods;
 
 /// Infrastructure methods, labelled by name like the contract's.
 const INFRA_METHODS: &[&str] = &[
@@ -30,14 +30,20 @@ const UNKNOWN: MethodLabels = MethodLabels {
     grpc_method: "unknown",
 };
 
-/// Labels for a request path. Paths outside the served methods share one
-/// label, so random paths cannot grow the series without bound.
-pub fn method_labels(path: &str) -> MethodLabels {
-    METHODS
+/// Labels for a request: its contract method, or an infrastructure method
+/// by path. Paths outside the served methods share one label, so random
+/// paths cannot grow the series without bound.
+pub fn method_labels<B>(request: &http::Request<B>) -> MethodLabels {
+    if let Some(method) = methods::resolved(request) {
+        return MethodLabels {
+            grpc_service: method.service,
+            grpc_method: method.name,
+        };
+    }
+    let path = request.uri().path();
+    INFRA_METHODS
         .iter()
-        .map(|method| method.path)
-        .chain(INFRA_METHODS.iter().copied())
-        .find(|known| *known == path)
+        .find(|known| **known == path)
         .and_then(|known| known.strip_prefix('/')?.split_once('/'))
         .map_or(UNKNOWN, |(grpc_service, grpc_method)| MethodLabels {
             grpc_service,
@@ -140,7 +146,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let method = method_labels(request.uri().path());
+        let method = method_labels(&request);
         self.metrics.rpc_started(method);
         let call = Call {
             metrics: self.metrics.clone(),
@@ -241,14 +247,19 @@ impl<B: Body> Body for MeteredBody<B> {
 mod tests {
     use super::*;
 
+    fn labels(path: &str) -> MethodLabels {
+        let request = methods::resolve(http::Request::get(path).body(()).unwrap());
+        method_labels(&request)
+    }
+
     #[test]
     fn served_methods_get_their_labels_and_others_share_one() {
-        let login = method_labels("/theatre.v1.AuthService/Login");
+        let login = labels("/theatre.v1.AuthService/Login");
         assert_eq!(login.grpc_service, "theatre.v1.AuthService");
         assert_eq!(login.grpc_method, "Login");
-        let watch = method_labels("/grpc.health.v1.Health/Watch");
+        let watch = labels("/grpc.health.v1.Health/Watch");
         assert_eq!(watch.grpc_method, "Watch");
-        assert_eq!(method_labels("/x.Y/Z").grpc_service, "unknown");
-        assert_eq!(method_labels("/").grpc_method, "unknown");
+        assert_eq!(labels("/x.Y/Z").grpc_service, "unknown");
+        assert_eq!(labels("/").grpc_method, "unknown");
     }
 }
