@@ -355,9 +355,10 @@ fn noticed_plans(stderr: &str) -> Vec<serde_json::Value> {
 
 /// A show created after `seats` was analyzed has no statistics, and the claim
 /// once planned as a semi join that probed every seat of the show (2,000 loops,
-/// about a second, for one seat). The real `claim_booking` runs here under
-/// auto_explain: no node of any statement it runs may loop more times than
-/// seats were requested.
+/// about a second, for one seat). The booking's two statements, from the
+/// files the service runs (the read and the `claim_booking` call), run here
+/// under auto_explain: no node of any statement they run may loop more times
+/// than seats were requested.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_claim_on_a_show_newer_than_the_statistics_touches_only_the_requested_seats() {
     use sea_orm::ConnectionTrait;
@@ -385,8 +386,18 @@ async fn the_claim_on_a_show_newer_than_the_statistics_touches_only_the_requeste
         )
         .await;
 
+    // The service's own statement files, prepared as the service prepares them.
+    let prepare_read = format!(
+        "PREPARE read AS\n{}",
+        include_str!("../src/booking/sql/bookable_show.sql")
+    );
+    let prepare_claim = format!(
+        "PREPARE claim AS\n{}",
+        include_str!("../src/booking/sql/claim_booking_call.sql")
+    );
+    let read = format!("EXECUTE read('{show}', ARRAY['K50'])", show = fresh.id);
     let claim = format!(
-        "SELECT claim_booking(gen_random_uuid(), '{user}', '{show}', ARRAY['K50'], 900, 'Statistics', \
+        "EXECUTE claim(gen_random_uuid(), '{user}', '{show}', ARRAY['K50'], 900, 'Statistics', \
          'Planner', now() + interval '1 day', NULL, now(), gen_random_uuid(), 'booking', 'x', \
          'theatre.v1.BookingConfirmed', '\\x00'::bytea)",
         user = ann.user_id,
@@ -401,7 +412,10 @@ async fn the_claim_on_a_show_newer_than_the_statistics_touches_only_the_requeste
         "SET auto_explain.log_nested_statements = on",
         "SET auto_explain.log_format = json",
         "SET auto_explain.log_level = notice",
+        &prepare_read,
+        &prepare_claim,
         "BEGIN",
+        &read,
         &claim,
         "ROLLBACK",
     ] {
@@ -417,6 +431,10 @@ async fn the_claim_on_a_show_newer_than_the_statistics_touches_only_the_requeste
     assert!(
         loops.iter().any(|(node, _)| node == "ModifyTable seats"),
         "the seat claim's plan was seen: {loops:?}"
+    );
+    assert!(
+        loops.iter().any(|(node, _)| node.ends_with(" movies")),
+        "the read's plan was seen: {loops:?}"
     );
     let worst = loops.iter().max_by_key(|(_, n)| *n).unwrap();
     assert!(

@@ -1,9 +1,11 @@
--- One booking of two adjacent seats (as the book scenario makes), statement for
--- statement what CreateBooking runs on PostgreSQL (src/booking/repo/claim.rs):
--- the joined show-and-seats read, then one call of claim_booking
--- (migrations/sql/claim_booking.sql: the booking insert, the seat claim as one
--- UPDATE of the requested seats a SKIP LOCKED subquery could lock, the outbox
--- insert). Run with
+-- One booking of two adjacent seats (as the book scenario makes): the two
+-- statements CreateBooking runs on PostgreSQL, included from the files the
+-- service runs (bench/pg/expand.py turns this template into the pgbench script):
+-- the joined show-and-seats read (src/booking/sql/bookable_show.sql), then one
+-- call of claim_booking (src/booking/sql/claim_booking_call.sql; the function,
+-- migrations/sql/claim_booking.sql, inserts the booking, claims the seats as one
+-- UPDATE of the requested seats a SKIP LOCKED subquery could lock, and inserts
+-- the outbox event). Run with
 -- `-M prepared`: the service's driver prepares every statement too (the simple
 -- protocol re-plans each one and halved the ceiling: 1,213 against 2,424 tps).
 --
@@ -17,14 +19,22 @@
 \set show 1 + :client_id + 10 * (:i / 500)
 \set a 2 * (:i % 500)
 \set b :a + 1
-SELECT s.starts_at, m.title AS movie_title, t.name AS theatre_name, st.seat_id, st.price_cents,
-  st.booking_id FROM shows s
-  JOIN movies m ON m.id = s.movie_id JOIN theatres t ON t.id = s.theatre_id
-  LEFT JOIN seats st ON st.show_id = s.id
-    AND st.seat_id IN (chr(65 + :a / 100) || (:a % 100 + 1), chr(65 + :b / 100) || (:b % 100 + 1))
-  WHERE s.id = ('00000000-0000-4000-8000-' || lpad(:show::text, 12, '0'))::uuid;
-SELECT claim_booking(gen_random_uuid(), '00000000-0000-4000-8000-000000000001',
-  ('00000000-0000-4000-8000-' || lpad(:show::text, 12, '0'))::uuid,
-  ARRAY[chr(65 + :a / 100) || (:a % 100 + 1), chr(65 + :b / 100) || (:b % 100 + 1)], 2000,
-  'Pgbench', 'Pgbench', now() + interval '7 days', 'k' || :client_id || '-' || :i, now(),
-  gen_random_uuid(), 'booking', 'pgbench', 'theatre.v1.BookingConfirmed', '\x0a24'::bytea);
+--@ include src/booking/sql/bookable_show.sql
+--@ $1 = ('00000000-0000-4000-8000-' || lpad(:show::text, 12, '0'))::uuid
+--@ $2 = ARRAY[chr(65 + :a / 100) || (:a % 100 + 1), chr(65 + :b / 100) || (:b % 100 + 1)]
+--@ include src/booking/sql/claim_booking_call.sql
+--@ $1 = gen_random_uuid()
+--@ $2 = '00000000-0000-4000-8000-000000000001'::uuid
+--@ $3 = ('00000000-0000-4000-8000-' || lpad(:show::text, 12, '0'))::uuid
+--@ $4 = ARRAY[chr(65 + :a / 100) || (:a % 100 + 1), chr(65 + :b / 100) || (:b % 100 + 1)]
+--@ $5 = 2000
+--@ $6 = 'Pgbench'
+--@ $7 = 'Pgbench'
+--@ $8 = now() + interval '7 days'
+--@ $9 = 'k' || :client_id || '-' || :i
+--@ $10 = now()
+--@ $11 = gen_random_uuid()
+--@ $12 = 'booking'
+--@ $13 = 'pgbench'
+--@ $14 = 'theatre.v1.BookingConfirmed'
+--@ $15 = '\x0a24'::bytea

@@ -5,7 +5,8 @@ use std::{collections::HashMap, time::Duration};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait, sea_query::Expr,
+    QuerySelect, Set, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
@@ -429,7 +430,9 @@ async fn show_views(
         .column_as(seat::Column::PriceCents.max(), "price_cents")
         .column_as(seat::Column::Position.min(), "first_position")
         .column_as(
-            Expr::cust("SUM(CASE WHEN booking_id IS NULL THEN 1 ELSE 0 END)"),
+            Expr::case(seat::Column::BookingId.is_null(), 1)
+                .finally(0)
+                .sum(),
             "available",
         )
         .filter(seat::Column::ShowId.is_in(show_ids))

@@ -42,6 +42,8 @@ use crate::{config::KafkaConfig, db::Database, entity::outbox_event};
 
 /// Identifies the relay's advisory lock among the database's advisory locks.
 const RELAY_LOCK_KEY: i64 = 0x0074_6865_6174_7265; // "theatre" in ASCII
+/// Takes [`RELAY_LOCK_KEY`] for the pass's transaction.
+const RELAY_LOCK_SQL: &str = include_str!("sql/relay_lock.sql");
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -171,9 +173,10 @@ impl Relay {
     async fn pass(&self, producers: &Producers) -> Result<usize, RelayError> {
         if self.db.backend() == DbBackend::Postgres {
             let tx = self.db.conn().begin().await?;
-            let lock = Statement::from_string(
+            let lock = Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                format!("SELECT pg_try_advisory_xact_lock({RELAY_LOCK_KEY}) AS leader"),
+                RELAY_LOCK_SQL,
+                [RELAY_LOCK_KEY.into()],
             );
             let leader = tx
                 .query_one_raw(lock)

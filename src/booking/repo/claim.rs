@@ -2,7 +2,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    FromQueryResult, JoinType, QueryFilter, QuerySelect, RelationTrait, SqlErr, Statement,
+    FromQueryResult, JoinType, QueryFilter, QuerySelect, RelationTrait, SqlErr, Statement, Value,
     sea_query::{Expr, ExprTrait, IntoCondition, LockBehavior, LockType, Query},
 };
 use uuid::Uuid;
@@ -91,20 +91,33 @@ struct BookableShow {
     total_cents: i64,
 }
 
+/// The booking read on PostgreSQL, the same file the bench runs.
+const BOOKABLE_SHOW_SQL: &str = include_str!("../sql/bookable_show.sql");
+/// The booking's writes on PostgreSQL, likewise.
+const CLAIM_BOOKING_SQL: &str = include_str!("../sql/claim_booking_call.sql");
+
 /// The show, its movie title and theatre name and the requested seats, in one
-/// lock-free query; refuses a missing or started show, unknown and sold seats.
-async fn bookable_show(
-    conn: &impl ConnectionTrait,
+/// lock-free query: `sql/bookable_show.sql` on PostgreSQL, the same join
+/// built by the query builder on SQLite (which has no array parameters).
+async fn show_seat_rows(
+    conn: &DatabaseConnection,
     new: &NewBooking,
-    now: DateTime<Utc>,
-) -> AppResult<BookableShow> {
+) -> AppResult<Vec<ShowSeatRow>> {
+    if conn.get_database_backend() == DbBackend::Postgres {
+        let read = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            BOOKABLE_SHOW_SQL,
+            [new.show_id.0.into(), new.seat_ids.clone().into()],
+        );
+        return Ok(ShowSeatRow::find_by_statement(read).all(conn).await?);
+    }
     let wanted = new.seat_ids.clone();
     let requested = show::Relation::Seat.def().on_condition(move |_, seats| {
         Expr::col((seats, seat::Column::SeatId))
             .is_in(wanted.clone())
             .into_condition()
     });
-    let rows = show::Entity::find_by_id(new.show_id.0)
+    Ok(show::Entity::find_by_id(new.show_id.0)
         .select_only()
         .column(show::Column::StartsAt)
         .column_as(movie::Column::Title, "movie_title")
@@ -117,7 +130,16 @@ async fn bookable_show(
         .join(JoinType::LeftJoin, requested)
         .into_model::<ShowSeatRow>()
         .all(conn)
-        .await?;
+        .await?)
+}
+
+/// Refuses a missing or started show, unknown and sold seats.
+async fn bookable_show(
+    conn: &DatabaseConnection,
+    new: &NewBooking,
+    now: DateTime<Utc>,
+) -> AppResult<BookableShow> {
+    let rows = show_seat_rows(conn, new).await?;
     let first = rows
         .first()
         .ok_or_else(|| AppError::not_found("show", new.show_id))?;
@@ -201,7 +223,12 @@ async fn claim_seats(store: &Store, user: UserId, new: &NewBooking) -> AppResult
         DbBackend::Postgres => {
             store
                 .write_statement(now, confirmed, async |conn, event| {
-                    claim_in_one_call(conn, &booking, new, event).await
+                    let args = ClaimArgs {
+                        booking: &booking,
+                        seats: &new.seat_ids,
+                        event,
+                    };
+                    claim_in_one_call(conn, args).await
                 })
                 .await
         }
@@ -234,35 +261,42 @@ async fn claim_seats(store: &Store, user: UserId, new: &NewBooking) -> AppResult
 /// message lists those seats, comma-separated.
 const SEATS_TAKEN_SQLSTATE: &str = "TH409";
 
-/// PostgreSQL: the booking insert, the claim and the outbox event as one
-/// statement (the function raises, undoing all of it, if a seat was taken).
-async fn claim_in_one_call(
-    conn: &DatabaseConnection,
-    b: &booking::Model,
-    new: &NewBooking,
+/// The arguments of `claim_booking`, by name; [`ClaimArgs::values`] binds
+/// them in the order `sql/claim_booking_call.sql` lists.
+struct ClaimArgs<'a> {
+    booking: &'a booking::Model,
+    seats: &'a [String],
     event: outbox::Encoded,
-) -> AppResult<()> {
-    let call = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT claim_booking($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+}
+
+impl ClaimArgs<'_> {
+    fn values(self) -> [Value; 15] {
+        let (b, e) = (self.booking, self.event);
         [
             b.id.into(),
             b.user_id.into(),
             b.show_id.into(),
-            new.seat_ids.clone().into(),
+            self.seats.to_vec().into(),
             b.total_cents.into(),
             b.movie_title.clone().into(),
             b.theatre_name.clone().into(),
             b.starts_at.into(),
             b.idempotency_key.clone().into(),
             b.created_at.into(),
-            event.id.into(),
-            event.aggregate_type.into(),
-            event.aggregate_id.into(),
-            event.event_type.into(),
-            event.payload.into(),
-        ],
-    );
+            e.id.into(),
+            e.aggregate_type.into(),
+            e.aggregate_id.into(),
+            e.event_type.into(),
+            e.payload.into(),
+        ]
+    }
+}
+
+/// PostgreSQL: the booking insert, the claim and the outbox event as one
+/// statement (the function raises, undoing all of it, if a seat was taken).
+async fn claim_in_one_call(conn: &DatabaseConnection, args: ClaimArgs<'_>) -> AppResult<()> {
+    let call =
+        Statement::from_sql_and_values(DbBackend::Postgres, CLAIM_BOOKING_SQL, args.values());
     match conn.execute_raw(call).await {
         Ok(_) => Ok(()),
         Err(err) => match raised(&err) {
