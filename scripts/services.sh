@@ -72,6 +72,6 @@ ensure_kafka() {
 
 drop_stale_test_databases() {
   psql "$PG_URL/postgres" -Atqc \
-    "select datname from pg_database where datname like 'theatre_test_%'" 2>/dev/null |
+    "select datname from pg_database where datname like 'theatre_test_%' or datname like 'theatre_tpl_building_%'" 2>/dev/null |
     while read -r db; do psql "$PG_URL/postgres" -qc "drop database if exists \"$db\"" >/dev/null; done
 }

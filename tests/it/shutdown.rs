@@ -2,7 +2,6 @@
 //! PostgreSQL with the Kafka relay on: calls already running finish, no
 //! booking a client was told about is lost, no booking is committed behind a
 //! client's error, and the outbox is flushed to Kafka before the process exits.
-mod common;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -14,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use common::*;
+use crate::common::*;
 use sea_orm::{ConnectionTrait, Statement};
 use theatre::proto;
 use tonic::{Code, transport::Channel};

@@ -1,11 +1,10 @@
 //! Database faults that are not the client's reach it as UNAVAILABLE (with a
 //! retry delay), never INTERNAL, and cost each pooled connection at most one
 //! failed call.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sea_orm::{ConnectionTrait, EntityTrait};
 use theatre::{entity::booking, proto};
 use tokio::time::Instant;

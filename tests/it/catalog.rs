@@ -1,9 +1,8 @@
 //! Catalog: movies, theatres, shows, paging, validation and the delete cascade.
-mod common;
 
 use std::collections::HashSet;
 
-use common::*;
+use crate::common::*;
 use sea_orm::EntityTrait;
 use theatre::{
     entity::{booking, movie, outbox_event, seat, show, theatre as theatre_entity},

@@ -1,11 +1,10 @@
 //! Every RPC gets a request id (the caller's or a fresh one, returned in the
 //! response) and one "rpc finished" log line with method, status and latency;
 //! no log line ever holds a password, a token or a password hash.
-mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use theatre::proto;
 use tonic::{Code, Request};
 

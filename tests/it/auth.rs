@@ -1,7 +1,6 @@
 //! Sign-up, login, tokens and the per-method role table, through real gRPC.
-mod common;
 
-use common::*;
+use crate::common::*;
 use theatre::{entity::user, proto};
 use tonic::Code;
 

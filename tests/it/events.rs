@@ -2,11 +2,10 @@
 //! headers and order per key, consumed with a real Kafka client; and a broker
 //! that is down while the service works, then comes up: nothing lost, nothing
 //! published twice.
-mod common;
 
 use std::{collections::HashSet, time::Duration};
 
-use common::*;
+use crate::common::*;
 use sea_orm::EntityTrait;
 use theatre::{entity::outbox_event, proto};
 use tonic::Code;

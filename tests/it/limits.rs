@@ -1,10 +1,9 @@
 //! Limits: load shedding, the server deadline, the message size limit and
 //! login throttling, each answered with a precise status and no side effect.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use theatre::proto;
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};

@@ -1,6 +1,5 @@
 //! grpc-web on the gRPC port: a booking flow driven by a real grpc-web client
 //! (`buf curl --protocol grpcweb`, HTTP/1.1), and CORS preflights.
-mod common;
 
 use std::{
     io::{Read, Write},
@@ -9,7 +8,7 @@ use std::{
     process::Command,
 };
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn buf() -> PathBuf {

@@ -2,7 +2,7 @@
 //! call it in `proto/` (`option (theatre.v1.access)`), the catalogue the
 //! server enforces is exactly that, and an RPC without a rule fails the build.
 #[allow(dead_code)] // render() is build.rs's
-#[path = "../build/catalogue.rs"]
+#[path = "../../build/catalogue.rs"]
 mod catalogue;
 
 use prost::Message;

@@ -1,11 +1,10 @@
 //! The Redis read-through cache against the real Redis: reads served without
 //! the database, every write path visible to the next read, TTLs,
 //! single-flight on a cold key, and Redis failures answered from the database.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use theatre::proto;
 use tonic::Code;
 

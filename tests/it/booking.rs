@@ -1,7 +1,6 @@
 //! Booking: the atomic seat claim, validation, idempotency, cancellation, ownership.
-mod common;
 
-use common::*;
+use crate::common::*;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use theatre::{
     entity::{booking, seat},
@@ -389,11 +388,11 @@ async fn the_claim_on_a_show_newer_than_the_statistics_touches_only_the_requeste
     // The service's own statement files, prepared as the service prepares them.
     let prepare_read = format!(
         "PREPARE read AS\n{}",
-        include_str!("../src/booking/sql/bookable_show.sql")
+        include_str!("../../src/booking/sql/bookable_show.sql")
     );
     let prepare_claim = format!(
         "PREPARE claim AS\n{}",
-        include_str!("../src/booking/sql/claim_booking_call.sql")
+        include_str!("../../src/booking/sql/claim_booking_call.sql")
     );
     let read = format!("EXECUTE read('{show}', ARRAY['K50'])", show = fresh.id);
     let claim = format!(

@@ -1,10 +1,9 @@
 //! `/metrics` on its own listener: per-method counts, codes and latency,
 //! bookings by outcome, logins, cache, pool and outbox, read by a real scrape.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use tonic::Code;
 
 const BOOKING: &str = r#"grpc_service="theatre.v1.BookingService",grpc_method="CreateBooking""#;

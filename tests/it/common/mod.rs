@@ -3,10 +3,14 @@
 //! on 127.0.0.1:5432) and hands out authenticated gRPC clients.
 #![allow(dead_code)]
 
+mod pg;
+
+pub use pg::{DroppedAtEnd, fresh_pg_database, pg_base_url};
+
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
+use sea_orm::{EntityTrait, PaginatorTrait};
 use theatre::{
     App, Config, RunningServer,
     clock::ManualClock,
@@ -34,14 +38,13 @@ pub enum Backend {
 }
 
 /// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL.
-#[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(super::common::Backend::Sqlite).await
+                    super::$name(crate::common::Backend::Sqlite).await
                 }
             )*
         }
@@ -49,32 +52,14 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(super::common::Backend::Postgres).await
+                    super::$name(crate::common::Backend::Postgres).await
                 }
             )*
         }
     };
 }
 
-/// Where PostgreSQL test databases are created; one per test.
-pub fn pg_base_url() -> String {
-    std::env::var("THEATRE_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
-}
-
-pub async fn fresh_pg_database() -> String {
-    let base = pg_base_url();
-    let admin = sea_orm::Database::connect(format!("{base}/postgres"))
-        .await
-        .expect("PostgreSQL must be running on 127.0.0.1:5432 (scripts/test starts it)");
-    let name = format!("theatre_test_{}", uuid::Uuid::now_v7().simple());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create test database");
-    admin.close().await.ok();
-    format!("{base}/{name}")
-}
+pub(crate) use on_both_backends;
 
 pub struct TestApp {
     pub server: RunningServer,
@@ -86,6 +71,8 @@ pub struct TestApp {
     /// fixtures never clash in a theatre.
     shows_created: std::sync::atomic::AtomicI64,
     _dir: tempfile::TempDir,
+    /// Last, so the server's fields go first.
+    _database: Option<DroppedAtEnd>,
 }
 
 #[derive(Clone)]
@@ -152,6 +139,7 @@ impl TestApp {
             ),
             Backend::Postgres => fresh_pg_database().await,
         };
+        let database = (backend == Backend::Postgres).then(|| DroppedAtEnd(database_url.clone()));
         let mut config = Config {
             bootstrap_admin: Some(AdminBootstrap {
                 email: ADMIN_EMAIL.into(),
@@ -179,6 +167,7 @@ impl TestApp {
             channel,
             shows_created: Default::default(),
             _dir: dir,
+            _database: database,
         }
     }
 

@@ -1,10 +1,9 @@
 //! grpc.health.v1 follows the real dependencies: the database is required,
 //! Redis and Kafka degrade their own entries only, shutdown is NOT_SERVING.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sea_orm::ConnectionTrait;
 use theatre::{config::ConnectionUrl, proto};
 use tonic::Code;

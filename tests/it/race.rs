@@ -1,11 +1,10 @@
 //! Many clients racing for overlapping seats of one show: every seat is held
 //! by at most one booking, and the booked seats are exactly the union of the
 //! bookings that succeeded.
-mod common;
 
 use std::collections::{BTreeSet, HashMap};
 
-use common::*;
+use crate::common::*;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use theatre::{
     entity::{booking, seat},

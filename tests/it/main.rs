@@ -1,0 +1,21 @@
+//! The integration tests, one binary (it links once): each module is one
+//! area of the service, every business test on SQLite and PostgreSQL, through
+//! real sockets; `common` is the harness.
+mod architecture;
+mod auth;
+mod booking;
+mod cache;
+mod catalog;
+mod cli;
+
+mod common;
+mod contract;
+mod events;
+mod grpc_web;
+mod health;
+mod limits;
+mod metrics;
+mod outages;
+mod race;
+mod shutdown;
+mod telemetry;
