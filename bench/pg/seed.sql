@@ -26,7 +26,7 @@ FROM generate_series(1, :shows) g, generate_series(0, 999) s ON CONFLICT DO NOTH
 -- was off on the machine of the 2026-11-25 runs).
 INSERT INTO bookings (id, user_id, show_id, status, seat_ids, total_cents, movie_title,
   theatre_name, starts_at, idempotency_key, cancel_reason, cancelled_at, created_at)
-SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', NULL, 'CANCELLED', 'A1', 1000,
+SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', NULL, 'CANCELLED', '["A1"]', 1000,
   'Pgbench', 'Pgbench', now() - interval '30 days', NULL, 'BY_USER', now() - interval '31 days',
   now() - interval '32 days'
 FROM generate_series(1, :history);

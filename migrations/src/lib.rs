@@ -5,6 +5,7 @@ mod m20261125_000001_core_schema;
 mod m20261125_000002_claim_booking_fn;
 mod m20261201_000003_claim_by_seat_ids;
 mod m20261201_000004_show_occupancy;
+mod m20261201_000005_booking_seat_lists;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_claim_booking_fn::Migration),
             Box::new(m20261201_000003_claim_by_seat_ids::Migration),
             Box::new(m20261201_000004_show_occupancy::Migration),
+            Box::new(m20261201_000005_booking_seat_lists::Migration),
         ]
     }
 }

@@ -68,7 +68,7 @@ pub async fn cancel_for_user(
             "booking {id} cannot be cancelled: the show has already started"
         )));
     }
-    let seat_ids = existing.seat_list();
+    let seat_ids = existing.seat_ids.clone();
     let show_id = existing.show_id;
     let mut row: booking::ActiveModel = existing.into();
     row.status = Set(Status::Cancelled);
@@ -87,7 +87,7 @@ pub async fn cancel_for_user(
         booking: id,
         user,
         show: show_id.map(ShowId),
-        seats: seat_ids,
+        seats: seat_ids.0,
         reason: CancelReason::ByUser,
     }));
     Ok(cancelled)
@@ -128,7 +128,7 @@ pub async fn cancel_bookings_on_shows(
             booking: BookingId(b.id),
             user: UserId(b.user_id),
             show: b.show_id.map(ShowId),
-            seats: b.seat_list(),
+            seats: b.seat_ids.0,
             reason,
         }));
     }

@@ -1,4 +1,5 @@
-use sea_orm::entity::prelude::*;
+use sea_orm::{FromJsonQueryResult, entity::prelude::*};
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
@@ -30,8 +31,9 @@ pub struct Model {
     pub user_id: Uuid,
     pub show_id: Option<Uuid>,
     pub status: Status,
-    /// Comma-separated seat ids in the order they were requested.
-    pub seat_ids: String,
+    /// The seat ids in the order they were requested (a JSON array).
+    #[sea_orm(column_type = "JsonBinary")]
+    pub seat_ids: SeatList,
     pub total_cents: i64,
     pub movie_title: String,
     pub theatre_name: String,
@@ -42,11 +44,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
 }
 
-impl Model {
-    pub fn seat_list(&self) -> Vec<String> {
-        self.seat_ids.split(',').map(str::to_owned).collect()
-    }
-}
+/// A booking's seat ids, in the order they were requested.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct SeatList(pub Vec<String>);
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {

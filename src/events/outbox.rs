@@ -45,7 +45,7 @@ fn wire(event: &Event) -> Option<Payload> {
             booking_id: b.id.to_string(),
             user_id: b.user_id.to_string(),
             show_id: b.show_id.map(|s| s.to_string()).unwrap_or_default(),
-            seat_ids: b.seat_list(),
+            seat_ids: b.seat_ids.0,
             total_cents: b.total_cents,
         }),
         Event::BookingCancelled(c) => Payload::BookingCancelled(proto::BookingCancelled {

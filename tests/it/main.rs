@@ -15,6 +15,7 @@ mod grpc_web;
 mod health;
 mod limits;
 mod metrics;
+mod migrations;
 mod outages;
 mod race;
 mod shutdown;

@@ -11,7 +11,7 @@ use crate::{
     booking::validate::NewBooking,
     domain::Event,
     entity::{
-        booking::{self, Status},
+        booking::{self, SeatList, Status},
         movie, seat, show, theatre,
     },
     error::{AppError, AppResult, raised},
@@ -208,7 +208,7 @@ async fn claim_seats(store: &Store, user: UserId, new: &NewBooking) -> AppResult
         user_id: user.0,
         show_id: Some(new.show_id.0),
         status: Status::Confirmed,
-        seat_ids: new.seat_ids.join(","),
+        seat_ids: SeatList(new.seat_ids.clone()),
         total_cents: show.total_cents,
         movie_title: show.movie_title,
         theatre_name: show.theatre_name,
@@ -340,7 +340,7 @@ async fn find_by_key(
 /// The original booking for a repeated key, if the request is the same one.
 fn replay(existing: booking::Model, new: &NewBooking) -> AppResult<booking::Model> {
     let same_show = existing.show_id == Some(new.show_id.0);
-    let mut before = existing.seat_list();
+    let mut before = existing.seat_ids.0.clone();
     let mut now = new.seat_ids.clone();
     before.sort();
     now.sort();

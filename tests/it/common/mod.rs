@@ -5,7 +5,7 @@
 
 mod pg;
 
-pub use pg::{DroppedAtEnd, fresh_pg_database, pg_base_url};
+pub use pg::{DroppedAtEnd, empty_pg_database, fresh_pg_database, pg_base_url};
 
 use std::{sync::Arc, time::Duration};
 

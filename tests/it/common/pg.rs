@@ -123,3 +123,18 @@ fn drop_database(url: &str) {
         .stderr(std::process::Stdio::null())
         .status();
 }
+
+/// A new database without any schema (for migration tests); its URL.
+pub async fn empty_pg_database() -> String {
+    let base = pg_base_url();
+    let admin = sea_orm::Database::connect(format!("{base}/postgres"))
+        .await
+        .expect("PostgreSQL must be running on 127.0.0.1:5432 (scripts/test starts it)");
+    let name = format!("theatre_test_{}", uuid::Uuid::now_v7().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    format!("{base}/{name}")
+}
