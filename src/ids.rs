@@ -1,7 +1,9 @@
 //! Typed ids. On the wire every id is a UUIDv7 string; inside, a newtype per
-//! entity keeps a show id from being passed where a movie id is expected.
+//! entity keeps a show id from being passed where a movie id is expected, down
+//! into the entities (the columns are these types, `DeriveValueType`).
 use std::fmt;
 
+use sea_orm::DeriveValueType;
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -9,8 +11,15 @@ use crate::error::AppError;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, DeriveValueType)]
         pub struct $name(pub Uuid);
+
+        // Ids are made here (UUIDv7), never by the database.
+        impl sea_orm::TryFromU64 for $name {
+            fn try_from_u64(_: u64) -> Result<Self, sea_orm::DbErr> {
+                Err(sea_orm::DbErr::ConvertFromU64(stringify!($name)))
+            }
+        }
 
         impl $name {
             pub fn new() -> Self {

@@ -8,7 +8,6 @@ use super::{
 use crate::{
     entity::user::{self, Role},
     error::{AppError, AppResult},
-    ids::UserId,
     store::Store,
 };
 
@@ -22,7 +21,7 @@ pub async fn ensure_user(
 ) -> AppResult<user::Model> {
     let email = validate::email(email)?;
     if let Some(existing) = repo::find_by_email(store.reader(), &email).await? {
-        let id = UserId(existing.id);
+        let id = existing.id;
         return store
             .write(async |tx| repo::set_role(tx, id, role).await)
             .await;
@@ -44,7 +43,7 @@ pub async fn set_role_by_email(store: &Store, email: &str, role: Role) -> AppRes
     let existing = repo::find_by_email(store.reader(), &email)
         .await?
         .ok_or_else(|| AppError::not_found("user with email", &email))?;
-    let id = UserId(existing.id);
+    let id = existing.id;
     store
         .write(async |tx| repo::set_role(tx, id, role).await)
         .await

@@ -19,7 +19,7 @@ pub struct NewUser {
 pub async fn create_user(tx: &mut Tx, new: NewUser) -> AppResult<user::Model> {
     let now = tx.now();
     let row = user::ActiveModel {
-        id: Set(UserId::new().0),
+        id: Set(UserId::new()),
         email: Set(new.email),
         display_name: Set(new.display_name),
         password_hash: Set(new.password_hash),
@@ -39,7 +39,7 @@ pub async fn create_user(tx: &mut Tx, new: NewUser) -> AppResult<user::Model> {
             }
         })?;
     tx.record(Event::AccountCreated {
-        user: UserId(created.id),
+        user: created.id,
         role: created.role,
     });
     Ok(created)
@@ -56,7 +56,7 @@ pub async fn find_by_email(
 }
 
 pub async fn find_by_id(conn: &impl ConnectionTrait, id: UserId) -> AppResult<user::Model> {
-    user::Entity::find_by_id(id.0)
+    user::Entity::find_by_id(id)
         .one(conn)
         .await?
         .ok_or_else(|| AppError::not_found("user", id))

@@ -133,7 +133,7 @@ impl AuthService for AuthApi {
                 return Err(err.into());
             }
         };
-        let issued = self.tokens.issue(UserId(user.id), user.role)?;
+        let issued = self.tokens.issue(user.id, user.role)?;
         Ok(Response::new(proto::LoginResponse {
             access_token: issued.token,
             expires_at: Some(timestamp(issued.expires_at)),

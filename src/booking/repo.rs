@@ -6,7 +6,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
-use uuid::Uuid;
 
 use crate::{
     domain::{BookingCancelled, Event},
@@ -25,7 +24,7 @@ pub async fn list_for_user(
     user: UserId,
 ) -> AppResult<Vec<booking::Model>> {
     Ok(booking::Entity::find()
-        .filter(booking::Column::UserId.eq(user.0))
+        .filter(booking::Column::UserId.eq(user))
         .order_by_desc(booking::Column::CreatedAt)
         .order_by_desc(booking::Column::Id)
         .all(conn)
@@ -39,8 +38,8 @@ pub async fn get_for_user(
     user: UserId,
     id: BookingId,
 ) -> AppResult<booking::Model> {
-    booking::Entity::find_by_id(id.0)
-        .filter(booking::Column::UserId.eq(user.0))
+    booking::Entity::find_by_id(id)
+        .filter(booking::Column::UserId.eq(user))
         .one(conn)
         .await?
         .ok_or_else(|| AppError::not_found("booking", id))
@@ -52,8 +51,8 @@ pub async fn cancel_for_user(
     id: BookingId,
 ) -> AppResult<booking::Model> {
     let now = tx.now();
-    let existing = booking::Entity::find_by_id(id.0)
-        .filter(booking::Column::UserId.eq(user.0))
+    let existing = booking::Entity::find_by_id(id)
+        .filter(booking::Column::UserId.eq(user))
         .lock_exclusive()
         .one(tx.conn())
         .await?
@@ -80,13 +79,13 @@ pub async fn cancel_for_user(
             booking_id: Set(None),
             ..Default::default()
         })
-        .filter(seat::Column::BookingId.eq(id.0))
+        .filter(seat::Column::BookingId.eq(id))
         .exec(tx.conn())
         .await?;
     tx.record(Event::BookingCancelled(BookingCancelled {
         booking: id,
         user,
-        show: show_id.map(ShowId),
+        show: show_id,
         seats: seat_ids.0,
         reason: CancelReason::ByUser,
     }));
@@ -97,9 +96,9 @@ pub async fn cancel_for_user(
 /// deleted) and records an event for each. Returns the cancelled booking ids.
 pub async fn cancel_bookings_on_shows(
     tx: &mut Tx,
-    show_ids: &[Uuid],
+    show_ids: &[ShowId],
     reason: CancelReason,
-) -> AppResult<Vec<Uuid>> {
+) -> AppResult<Vec<BookingId>> {
     if show_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -112,7 +111,7 @@ pub async fn cancel_bookings_on_shows(
     if affected.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = affected.iter().map(|b| b.id).collect();
+    let ids: Vec<BookingId> = affected.iter().map(|b| b.id).collect();
     booking::Entity::update_many()
         .set(booking::ActiveModel {
             status: Set(Status::Cancelled),
@@ -125,9 +124,9 @@ pub async fn cancel_bookings_on_shows(
         .await?;
     for b in affected {
         tx.record(Event::BookingCancelled(BookingCancelled {
-            booking: BookingId(b.id),
-            user: UserId(b.user_id),
-            show: b.show_id.map(ShowId),
+            booking: b.id,
+            user: b.user_id,
+            show: b.show_id,
             seats: b.seat_ids.0,
             reason,
         }));

@@ -47,7 +47,7 @@ impl Generation {
             Event::MovieDeleted(_) => vec![Self::Movies, Self::Shows, Self::Seats],
             Event::ShowCreated(_) => vec![Self::Shows],
             Event::ShowDeleted(d) => vec![Self::Shows, Self::Seats, Self::SeatsOf(d.show)],
-            Event::BookingConfirmed(b) => b.show_id.map(ShowId).map(seats_of).unwrap_or_default(),
+            Event::BookingConfirmed(b) => b.show_id.map(seats_of).unwrap_or_default(),
             // Without a show (deleted meanwhile) there are no seats to free;
             // the deletion's own event invalidates.
             Event::BookingCancelled(c) => c.show.map(seats_of).unwrap_or_default(),

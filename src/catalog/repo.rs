@@ -8,7 +8,6 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
-use uuid::Uuid;
 
 use super::validate::{MoviePatch, NewMovie, NewShow, NewTheatre, PageRequest};
 use crate::{
@@ -16,7 +15,7 @@ use crate::{
     domain::{Event, MovieDeleted, RowSummary, ShowDeleted, ShowView},
     entity::{booking::CancelReason, movie, seat, show, theatre},
     error::{AppError, AppResult, is_exclusion_violation},
-    ids::{BookingId, MovieId, ShowId, TheatreId},
+    ids::{MovieId, ShowId, TheatreId},
     store::Tx,
 };
 
@@ -30,7 +29,7 @@ fn not_found_if_fk(err: sea_orm::DbErr, entity: &'static str, id: impl ToString)
 pub async fn create_movie(tx: &mut Tx, new: NewMovie) -> AppResult<movie::Model> {
     let now = tx.now();
     let created = movie::ActiveModel {
-        id: Set(MovieId::new().0),
+        id: Set(MovieId::new()),
         title: Set(new.title),
         description: Set(new.description),
         duration_minutes: Set(new.duration_minutes),
@@ -50,7 +49,7 @@ pub async fn update_movie(
     patch: MoviePatch,
     changeover: Duration,
 ) -> AppResult<movie::Model> {
-    let existing = movie::Entity::find_by_id(id.0)
+    let existing = movie::Entity::find_by_id(id)
         .lock_exclusive()
         .one(tx.conn())
         .await?
@@ -85,7 +84,7 @@ async fn reschedule_occupancy(
     changeover: Duration,
 ) -> AppResult<()> {
     let upcoming = show::Entity::find()
-        .filter(show::Column::MovieId.eq(movie.0))
+        .filter(show::Column::MovieId.eq(movie))
         .filter(show::Column::StartsAt.gt(tx.now()))
         .order_by_asc(show::Column::Id)
         .lock_exclusive()
@@ -133,26 +132,26 @@ pub struct MovieDeletion {
 /// waits and then finds its parent gone. No booking can stay CONFIRMED on a
 /// deleted show.
 pub async fn delete_movie(tx: &mut Tx, id: MovieId) -> AppResult<MovieDeletion> {
-    movie::Entity::find_by_id(id.0)
+    movie::Entity::find_by_id(id)
         .lock_exclusive()
         .one(tx.conn())
         .await?
         .ok_or_else(|| AppError::not_found("movie", id))?;
-    let show_ids: Vec<Uuid> = show::Entity::find()
+    let show_ids: Vec<ShowId> = show::Entity::find()
         .select_only()
         .column(show::Column::Id)
-        .filter(show::Column::MovieId.eq(id.0))
+        .filter(show::Column::MovieId.eq(id))
         .order_by_asc(show::Column::Id)
         .lock_exclusive()
         .into_tuple()
         .all(tx.conn())
         .await?;
     let cancelled = cancel_bookings_on_shows(tx, &show_ids, CancelReason::MovieDeleted).await?;
-    movie::Entity::delete_by_id(id.0).exec(tx.conn()).await?;
+    movie::Entity::delete_by_id(id).exec(tx.conn()).await?;
     tx.record(Event::MovieDeleted(MovieDeleted {
         movie: id,
-        shows: show_ids.iter().copied().map(ShowId).collect(),
-        cancelled_bookings: cancelled.iter().copied().map(BookingId).collect(),
+        shows: show_ids.clone(),
+        cancelled_bookings: cancelled.clone(),
     }));
     Ok(MovieDeletion {
         deleted_shows: show_ids.len(),
@@ -161,7 +160,7 @@ pub async fn delete_movie(tx: &mut Tx, id: MovieId) -> AppResult<MovieDeletion> 
 }
 
 pub async fn get_movie(conn: &impl ConnectionTrait, id: MovieId) -> AppResult<movie::Model> {
-    movie::Entity::find_by_id(id.0)
+    movie::Entity::find_by_id(id)
         .one(conn)
         .await?
         .ok_or_else(|| AppError::not_found("movie", id))
@@ -184,7 +183,7 @@ pub async fn list_movies(
 
 pub async fn create_theatre(tx: &mut Tx, new: NewTheatre) -> AppResult<theatre::Model> {
     let created = theatre::ActiveModel {
-        id: Set(TheatreId::new().0),
+        id: Set(TheatreId::new()),
         name: Set(new.name),
         city: Set(new.city),
         created_at: Set(tx.now()),
@@ -224,9 +223,9 @@ fn occupied_until(starts: DateTime<Utc>, minutes: i32, changeover: Duration) -> 
 /// moment of `[starts, until)`.
 async fn occupant(
     conn: &impl ConnectionTrait,
-    theatre: Uuid,
+    theatre: TheatreId,
     (starts, until): (DateTime<Utc>, DateTime<Utc>),
-    except: Option<Uuid>,
+    except: Option<ShowId>,
 ) -> AppResult<Option<show::Model>> {
     let mut query = show::Entity::find()
         .filter(show::Column::TheatreId.eq(theatre))
@@ -238,7 +237,7 @@ async fn occupant(
     Ok(query.order_by_asc(show::Column::StartsAt).one(conn).await?)
 }
 
-fn overlap(theatre: Uuid, other: &show::Model) -> AppError {
+fn overlap(theatre: TheatreId, other: &show::Model) -> AppError {
     AppError::FailedPrecondition(format!(
         "theatre {theatre} is occupied by show {} from {} until {} (changeover included)",
         other.id,
@@ -255,12 +254,12 @@ fn overlap(theatre: Uuid, other: &show::Model) -> AppError {
 /// passed it (the second waits for the first and fails), on SQLite the single
 /// writer makes the check itself race-free.
 pub async fn create_show(tx: &mut Tx, new: NewShow, changeover: Duration) -> AppResult<ShowView> {
-    let movie = movie::Entity::find_by_id(new.movie_id.0)
+    let movie = movie::Entity::find_by_id(new.movie_id)
         .lock_shared()
         .one(tx.conn())
         .await?
         .ok_or_else(|| AppError::not_found("movie", new.movie_id))?;
-    let theatre = theatre::Entity::find_by_id(new.theatre_id.0)
+    let theatre = theatre::Entity::find_by_id(new.theatre_id)
         .lock_shared()
         .one(tx.conn())
         .await?
@@ -323,9 +322,9 @@ async fn insert_show(
     slot: (DateTime<Utc>, DateTime<Utc>),
 ) -> AppResult<show::Model> {
     let row = show::ActiveModel {
-        id: Set(ShowId::new().0),
-        movie_id: Set(new.movie_id.0),
-        theatre_id: Set(new.theatre_id.0),
+        id: Set(ShowId::new()),
+        movie_id: Set(new.movie_id),
+        theatre_id: Set(new.theatre_id),
         starts_at: Set(slot.0),
         occupied_until: Set(slot.1),
         created_at: Set(tx.now()),
@@ -339,8 +338,8 @@ async fn insert_show(
         Err(e) if is_exclusion_violation(&e) => {
             savepoint.rollback().await?;
             Err(
-                match occupant(tx.conn(), new.theatre_id.0, slot, None).await? {
-                    Some(other) => overlap(new.theatre_id.0, &other),
+                match occupant(tx.conn(), new.theatre_id, slot, None).await? {
+                    Some(other) => overlap(new.theatre_id, &other),
                     None => AppError::FailedPrecondition(format!(
                         "theatre {} is occupied by another show at that time",
                         new.theatre_id
@@ -354,23 +353,23 @@ async fn insert_show(
 
 /// Deletes a show and its seats; its bookings are cancelled. Returns how many.
 pub async fn delete_show(tx: &mut Tx, id: ShowId) -> AppResult<usize> {
-    let existing = show::Entity::find_by_id(id.0)
+    let existing = show::Entity::find_by_id(id)
         .lock_exclusive()
         .one(tx.conn())
         .await?
         .ok_or_else(|| AppError::not_found("show", id))?;
-    let cancelled = cancel_bookings_on_shows(tx, &[id.0], CancelReason::ShowDeleted).await?;
-    show::Entity::delete_by_id(id.0).exec(tx.conn()).await?;
+    let cancelled = cancel_bookings_on_shows(tx, &[id], CancelReason::ShowDeleted).await?;
+    show::Entity::delete_by_id(id).exec(tx.conn()).await?;
     tx.record(Event::ShowDeleted(ShowDeleted {
         show: id,
-        movie: MovieId(existing.movie_id),
-        cancelled_bookings: cancelled.iter().copied().map(BookingId).collect(),
+        movie: existing.movie_id,
+        cancelled_bookings: cancelled.clone(),
     }));
     Ok(cancelled.len())
 }
 
 pub async fn get_show(conn: &impl ConnectionTrait, id: ShowId) -> AppResult<ShowView> {
-    let show = show::Entity::find_by_id(id.0)
+    let show = show::Entity::find_by_id(id)
         .one(conn)
         .await?
         .ok_or_else(|| AppError::not_found("show", id))?;
@@ -387,7 +386,7 @@ pub async fn list_shows(
         .order_by_asc(show::Column::Id);
     if let Some(movie) = movie {
         get_movie(conn, movie).await?;
-        query = query.filter(show::Column::MovieId.eq(movie.0));
+        query = query.filter(show::Column::MovieId.eq(movie));
     }
     show_views(conn, query.all(conn).await?).await
 }
@@ -401,10 +400,10 @@ async fn show_views(
     if shows.is_empty() {
         return Ok(Vec::new());
     }
-    let show_ids: Vec<Uuid> = shows.iter().map(|s| s.id).collect();
-    let movie_ids: Vec<Uuid> = shows.iter().map(|s| s.movie_id).collect();
-    let theatre_ids: Vec<Uuid> = shows.iter().map(|s| s.theatre_id).collect();
-    let titles: HashMap<Uuid, String> = movie::Entity::find()
+    let show_ids: Vec<ShowId> = shows.iter().map(|s| s.id).collect();
+    let movie_ids: Vec<MovieId> = shows.iter().map(|s| s.movie_id).collect();
+    let theatre_ids: Vec<TheatreId> = shows.iter().map(|s| s.theatre_id).collect();
+    let titles: HashMap<MovieId, String> = movie::Entity::find()
         .select_only()
         .columns([movie::Column::Id, movie::Column::Title])
         .filter(movie::Column::Id.is_in(movie_ids))
@@ -413,7 +412,7 @@ async fn show_views(
         .await?
         .into_iter()
         .collect();
-    let names: HashMap<Uuid, String> = theatre::Entity::find()
+    let names: HashMap<TheatreId, String> = theatre::Entity::find()
         .select_only()
         .columns([theatre::Column::Id, theatre::Column::Name])
         .filter(theatre::Column::Id.is_in(theatre_ids))
@@ -422,7 +421,7 @@ async fn show_views(
         .await?
         .into_iter()
         .collect();
-    let row_stats: Vec<(Uuid, String, i64, i64, i32, i64)> = seat::Entity::find()
+    let row_stats: Vec<(ShowId, String, i64, i64, i32, i64)> = seat::Entity::find()
         .select_only()
         .column(seat::Column::ShowId)
         .column(seat::Column::RowLabel)
@@ -441,7 +440,7 @@ async fn show_views(
         .into_tuple()
         .all(conn)
         .await?;
-    let mut rows: HashMap<Uuid, Vec<(i32, RowSummary)>> = HashMap::new();
+    let mut rows: HashMap<ShowId, Vec<(i32, RowSummary)>> = HashMap::new();
     for (show_id, label, seats, price_cents, first, available) in row_stats {
         rows.entry(show_id).or_default().push((
             first,
@@ -470,7 +469,7 @@ async fn show_views(
 
 pub async fn seat_map(conn: &impl ConnectionTrait, id: ShowId) -> AppResult<Vec<seat::Model>> {
     let seats = seat::Entity::find()
-        .filter(seat::Column::ShowId.eq(id.0))
+        .filter(seat::Column::ShowId.eq(id))
         .order_by_asc(seat::Column::Position)
         .all(conn)
         .await?;

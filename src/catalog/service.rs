@@ -117,7 +117,7 @@ impl CatalogService for CatalogApi {
             .get_or_load(entry, || async {
                 let (movies, more) = repo::list_movies(self.store.reader(), &page).await?;
                 let next_page_token = match movies.last() {
-                    Some(last) if more => validate::page_token(last.id),
+                    Some(last) if more => validate::page_token(last.id.0),
                     _ => String::new(),
                 };
                 Ok(proto::ListMoviesResponse {

@@ -1,3 +1,4 @@
+use crate::ids::{BookingId, ShowId, UserId};
 use sea_orm::{FromJsonQueryResult, entity::prelude::*};
 use serde::{Deserialize, Serialize};
 
@@ -27,9 +28,9 @@ pub enum CancelReason {
 #[sea_orm(table_name = "bookings")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub show_id: Option<Uuid>,
+    pub id: BookingId,
+    pub user_id: UserId,
+    pub show_id: Option<ShowId>,
     pub status: Status,
     /// The seat ids in the order they were requested (a JSON array).
     #[sea_orm(column_type = "JsonBinary")]

@@ -1,10 +1,11 @@
+use crate::ids::MovieId;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "movies")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: MovieId,
     pub title: String,
     pub description: String,
     pub duration_minutes: i32,

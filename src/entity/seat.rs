@@ -1,3 +1,4 @@
+use crate::ids::{BookingId, ShowId};
 use sea_orm::entity::prelude::*;
 
 /// One seat of one show. `booking_id` is NULL while the seat is available; the
@@ -6,7 +7,7 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "seats")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub show_id: Uuid,
+    pub show_id: ShowId,
     #[sea_orm(primary_key, auto_increment = false)]
     pub seat_id: String,
     pub row_label: String,
@@ -14,7 +15,7 @@ pub struct Model {
     /// Display order within the show (row by row, seat by seat).
     pub position: i32,
     pub price_cents: i64,
-    pub booking_id: Option<Uuid>,
+    pub booking_id: Option<BookingId>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

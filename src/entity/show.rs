@@ -1,12 +1,13 @@
+use crate::ids::{MovieId, ShowId, TheatreId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "shows")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub movie_id: Uuid,
-    pub theatre_id: Uuid,
+    pub id: ShowId,
+    pub movie_id: MovieId,
+    pub theatre_id: TheatreId,
     pub starts_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     /// Until when the show occupies its theatre: the movie's end plus the

@@ -1,10 +1,11 @@
+use crate::ids::TheatreId;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "theatres")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: TheatreId,
     pub name: String,
     pub city: String,
     pub created_at: DateTimeUtc,

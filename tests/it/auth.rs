@@ -92,11 +92,12 @@ async fn sign_up_login_and_who_am_i_round_trip(backend: Backend) {
     assert_eq!(me.id, signed_up.id);
     assert_eq!(me.display_name, "Alice");
 
-    let stored = user::Entity::find_by_id(uuid::Uuid::parse_str(&me.id).unwrap())
-        .one(app.server.db().conn())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored =
+        user::Entity::find_by_id(theatre::ids::UserId(uuid::Uuid::parse_str(&me.id).unwrap()))
+            .one(app.server.db().conn())
+            .await
+            .unwrap()
+            .unwrap();
     assert!(
         stored.password_hash.starts_with("$argon2id$"),
         "argon2id hash stored"

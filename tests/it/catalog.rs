@@ -478,7 +478,7 @@ async fn deleting_a_movie_cascades_and_keeps_bookings_as_history(backend: Backen
     let conn = app.server.db().conn();
     let movie_uuid = uuid::Uuid::parse_str(&fx.movie_id).unwrap();
     assert!(
-        movie::Entity::find_by_id(movie_uuid)
+        movie::Entity::find_by_id(theatre::ids::MovieId(movie_uuid))
             .one(conn)
             .await
             .unwrap()
@@ -702,7 +702,7 @@ async fn a_longer_movie_cannot_push_its_shows_into_the_next(backend: Backend) {
         Code::FailedPrecondition,
         &next.id,
     );
-    let movie = movie::Entity::find_by_id(fx.movie_id.parse::<uuid::Uuid>().unwrap())
+    let movie = movie::Entity::find_by_id(theatre::ids::MovieId(fx.movie_id.parse().unwrap()))
         .one(app.server.db().conn())
         .await
         .unwrap()
@@ -754,7 +754,7 @@ async fn concurrent_shows_for_one_slot_leave_exactly_one(backend: Backend) {
         .await
         .unwrap()
         .into_iter()
-        .filter(|s| s.theatre_id == theatre_id)
+        .filter(|s| s.theatre_id == theatre::ids::TheatreId(theatre_id))
         .count();
     assert_eq!(shows, 1);
 }

@@ -58,7 +58,7 @@ async fn existing_bookings_keep_their_seats_as_a_list(backend: Backend) {
     .await;
 
     Migrator::up(&db, None).await.unwrap();
-    let stored = booking::Entity::find_by_id(id)
+    let stored = booking::Entity::find_by_id(theatre::ids::BookingId(id))
         .one(&db)
         .await
         .unwrap()

@@ -138,7 +138,7 @@ async fn killed_database_connections_are_unavailable_and_recover_within_a_second
             continue;
         };
         let id: uuid::Uuid = confirmed.id.parse().unwrap();
-        let stored = booking::Entity::find_by_id(id)
+        let stored = booking::Entity::find_by_id(theatre::ids::BookingId(id))
             .one(db)
             .await
             .unwrap()

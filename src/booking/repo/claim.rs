@@ -5,7 +5,6 @@ use sea_orm::{
     FromQueryResult, JoinType, QueryFilter, QuerySelect, RelationTrait, SqlErr, Statement, Value,
     sea_query::{Expr, ExprTrait, IntoCondition, LockBehavior, LockType, Query},
 };
-use uuid::Uuid;
 
 use crate::{
     booking::validate::NewBooking,
@@ -16,7 +15,7 @@ use crate::{
     },
     error::{AppError, AppResult, raised},
     events::outbox,
-    ids::{BookingId, UserId},
+    ids::{BookingId, ShowId, UserId},
     store::{Store, Tx},
 };
 
@@ -80,7 +79,7 @@ struct ShowSeatRow {
     theatre_name: String,
     seat_id: Option<String>,
     price_cents: Option<i64>,
-    booking_id: Option<Uuid>,
+    booking_id: Option<BookingId>,
 }
 
 /// A show with what a booking snapshots of it and the total of the seats asked for.
@@ -107,7 +106,7 @@ async fn show_seat_rows(
         let read = Statement::from_sql_and_values(
             DbBackend::Postgres,
             BOOKABLE_SHOW_SQL,
-            [new.show_id.0.into(), new.seat_ids.clone().into()],
+            [new.show_id.into(), new.seat_ids.clone().into()],
         );
         return Ok(ShowSeatRow::find_by_statement(read).all(conn).await?);
     }
@@ -117,7 +116,7 @@ async fn show_seat_rows(
             .is_in(wanted.clone())
             .into_condition()
     });
-    Ok(show::Entity::find_by_id(new.show_id.0)
+    Ok(show::Entity::find_by_id(new.show_id)
         .select_only()
         .column(show::Column::StartsAt)
         .column_as(movie::Column::Title, "movie_title")
@@ -178,7 +177,12 @@ async fn bookable_show(
 
 /// Gives `booking` every seat of `wanted` that is free and not locked by
 /// another transaction; returns the seat ids it got.
-async fn claim(tx: &Tx, show: Uuid, wanted: &[String], booking: Uuid) -> AppResult<Vec<String>> {
+async fn claim(
+    tx: &Tx,
+    show: ShowId,
+    wanted: &[String],
+    booking: BookingId,
+) -> AppResult<Vec<String>> {
     let lockable = Query::select()
         .column(seat::Column::SeatId)
         .from(seat::Entity)
@@ -204,9 +208,9 @@ async fn claim_seats(store: &Store, user: UserId, new: &NewBooking) -> AppResult
     // Read-only checks first, outside any write transaction or lock.
     let show = bookable_show(store.reader(), new, now).await?;
     let booking = booking::Model {
-        id: BookingId::new().0,
-        user_id: user.0,
-        show_id: Some(new.show_id.0),
+        id: BookingId::new(),
+        user_id: user,
+        show_id: Some(new.show_id),
         status: Status::Confirmed,
         seat_ids: SeatList(new.seat_ids.clone()),
         total_cents: show.total_cents,
@@ -314,7 +318,7 @@ async fn claim_in_transaction(tx: &Tx, b: &booking::Model, new: &NewBooking) -> 
     booking::ActiveModel::from(b.clone())
         .insert(tx.conn())
         .await?;
-    let claimed = claim(tx, new.show_id.0, &new.seat_ids, b.id).await?;
+    let claimed = claim(tx, new.show_id, &new.seat_ids, b.id).await?;
     // Seats left out are held by another in-flight booking or were sold since
     // the read. Either way they are taken, and nothing is kept.
     let mut taken = missing(&new.seat_ids, claimed.iter().map(String::as_str));
@@ -331,7 +335,7 @@ async fn find_by_key(
     key: &str,
 ) -> AppResult<Option<booking::Model>> {
     Ok(booking::Entity::find()
-        .filter(booking::Column::UserId.eq(user.0))
+        .filter(booking::Column::UserId.eq(user))
         .filter(booking::Column::IdempotencyKey.eq(key))
         .one(conn)
         .await?)
@@ -339,7 +343,7 @@ async fn find_by_key(
 
 /// The original booking for a repeated key, if the request is the same one.
 fn replay(existing: booking::Model, new: &NewBooking) -> AppResult<booking::Model> {
-    let same_show = existing.show_id == Some(new.show_id.0);
+    let same_show = existing.show_id == Some(new.show_id);
     let mut before = existing.seat_ids.0.clone();
     let mut now = new.seat_ids.clone();
     before.sort();
