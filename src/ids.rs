@@ -71,3 +71,68 @@ id_type!(
     /// A booking of one or more seats of a show.
     BookingId
 );
+
+/// A seat within a show: one to three capital letters (the row), then a
+/// number from 1 to 999 without a leading zero (`A1`, `AB12`). A value of this
+/// type is one; [`SeatId::parse`] is the only way to make one from input.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    DeriveValueType,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct SeatId(String);
+
+impl SeatId {
+    /// Parses a wire seat id; `field` names the request field in the error.
+    pub fn parse(field: impl Into<String>, raw: &str) -> Result<Self, AppError> {
+        let letters = raw.chars().take_while(|c| c.is_ascii_uppercase()).count();
+        let digits = &raw[letters..];
+        let valid = (1..=3).contains(&letters)
+            && (1..=3).contains(&digits.len())
+            && digits.chars().all(|c| c.is_ascii_digit())
+            && !digits.starts_with('0');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(AppError::invalid(
+                field,
+                format!("{raw:?} is not a seat id such as A1"),
+            ))
+        }
+    }
+
+    /// The seat `number` of row `row` (a layout's row label, already checked).
+    pub fn in_row(row: &str, number: i32) -> Self {
+        Self(format!("{row}{number}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl sea_orm::TryFromU64 for SeatId {
+    fn try_from_u64(_: u64) -> Result<Self, sea_orm::DbErr> {
+        Err(sea_orm::DbErr::ConvertFromU64("SeatId"))
+    }
+}
+
+impl fmt::Display for SeatId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<SeatId> for String {
+    fn from(seat: SeatId) -> Self {
+        seat.0
+    }
+}

@@ -3,7 +3,7 @@
 use super::{
     password,
     repo::{self, NewUser},
-    validate,
+    validate::{self, Email},
 };
 use crate::{
     entity::user::{self, Role},
@@ -19,7 +19,7 @@ pub async fn ensure_user(
     display_name: &str,
     role: Role,
 ) -> AppResult<user::Model> {
-    let email = validate::email(email)?;
+    let email = Email::parse(email)?;
     if let Some(existing) = repo::find_by_email(store.reader(), &email).await? {
         let id = existing.id;
         return store
@@ -39,7 +39,7 @@ pub async fn ensure_user(
 
 /// Gives the account of `email` the role `role`; `NOT_FOUND` if there is none.
 pub async fn set_role_by_email(store: &Store, email: &str, role: Role) -> AppResult<user::Model> {
-    let email = validate::email(email)?;
+    let email = Email::parse(email)?;
     let existing = repo::find_by_email(store.reader(), &email)
         .await?
         .ok_or_else(|| AppError::not_found("user with email", &email))?;

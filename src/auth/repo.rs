@@ -1,6 +1,7 @@
 //! User queries.
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
+use super::validate::Email;
 use crate::{
     domain::Event,
     entity::user::{self, Role},
@@ -10,7 +11,7 @@ use crate::{
 };
 
 pub struct NewUser {
-    pub email: String,
+    pub email: Email,
     pub display_name: String,
     pub password_hash: String,
     pub role: Role,
@@ -20,7 +21,7 @@ pub async fn create_user(tx: &mut Tx, new: NewUser) -> AppResult<user::Model> {
     let now = tx.now();
     let row = user::ActiveModel {
         id: Set(UserId::new()),
-        email: Set(new.email),
+        email: Set(new.email.as_str().to_owned()),
         display_name: Set(new.display_name),
         password_hash: Set(new.password_hash),
         role: Set(new.role),
@@ -47,10 +48,10 @@ pub async fn create_user(tx: &mut Tx, new: NewUser) -> AppResult<user::Model> {
 
 pub async fn find_by_email(
     conn: &impl ConnectionTrait,
-    email: &str,
+    email: &Email,
 ) -> AppResult<Option<user::Model>> {
     Ok(user::Entity::find()
-        .filter(user::Column::Email.eq(email))
+        .filter(user::Column::Email.eq(email.as_str()))
         .one(conn)
         .await?)
 }

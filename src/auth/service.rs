@@ -9,7 +9,7 @@ use super::{
     repo::{self, NewUser},
     throttle::{LoginThrottle, SignUpThrottle},
     token::TokenIssuer,
-    validate,
+    validate::{self, Email},
 };
 use crate::{
     clock::Clock,
@@ -51,7 +51,7 @@ impl AuthApi {
     /// The user whose password this is; UNAUTHENTICATED for a wrong email or password.
     /// Unknown emails are checked against a dummy hash, so the time taken
     /// does not tell which accounts exist.
-    async fn check_password(&self, email: &str, password: String) -> AppResult<user::Model> {
+    async fn check_password(&self, email: &Email, password: String) -> AppResult<user::Model> {
         let user = repo::find_by_email(self.store.reader(), email).await?;
         let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
         let matched = password::verify(password, stored_hash).await?;
@@ -72,7 +72,7 @@ impl AuthService for AuthApi {
     ) -> Result<Response<proto::SignUpResponse>, Status> {
         let peer = request.remote_addr().map(|addr| addr.ip());
         let req = request.into_inner();
-        let email = validate::email(&req.email)?;
+        let email = Email::parse(&req.email)?;
         let display_name = validate::display_name(&req.display_name)?;
         let password = validate::new_password(&req.password)?;
         if let Err(refused) = self.signups.admit(peer) {
@@ -112,16 +112,16 @@ impl AuthService for AuthApi {
     ) -> Result<Response<proto::LoginResponse>, Status> {
         let peer = request.remote_addr().map(|addr| addr.ip());
         let req = request.into_inner();
-        let email = validate::email(&req.email)?;
+        let email = Email::parse(&req.email)?;
         let password = validate::login_password(&req.password)?;
-        if let Err((scope, refused)) = self.throttle.admit(&email, peer) {
+        if let Err((scope, refused)) = self.throttle.admit(email.as_str(), peer) {
             self.metrics.login_throttled(scope.label());
             tracing::warn!(scope = scope.label(), peer = ?peer, "login throttled");
             return Err(refused.into());
         }
         let user = match self.check_password(&email, password).await {
             Ok(user) => {
-                self.throttle.succeeded(&email, peer);
+                self.throttle.succeeded(email.as_str(), peer);
                 user
             }
             Err(err @ AppError::Unauthenticated(_)) => {
@@ -129,7 +129,7 @@ impl AuthService for AuthApi {
                 return Err(err.into());
             }
             Err(err) => {
-                self.throttle.refund(&email, peer);
+                self.throttle.refund(email.as_str(), peer);
                 return Err(err.into());
             }
         };

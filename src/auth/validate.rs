@@ -8,30 +8,46 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Bounds the argon2 input so a huge password cannot be used to burn CPU.
 pub const MAX_PASSWORD_CHARS: usize = 128;
 
-/// A syntactically plausible address, normalised to lower case.
-pub fn email(raw: &str) -> AppResult<String> {
-    let email = raw.trim().to_lowercase();
-    if email.is_empty() {
-        return Err(AppError::invalid("email", "is required"));
-    }
-    if email.len() > 254 {
-        return Err(AppError::invalid("email", "must be at most 254 characters"));
-    }
-    let valid = match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && local.len() <= 64
-                && !domain.contains('@')
-                && domain.contains('.')
-                && domain.split('.').all(|label| !label.is_empty())
-                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+/// A syntactically plausible address, normalised to lower case: a value of
+/// this type is one ([`Email::parse`] is the only way to make one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> AppResult<Self> {
+        let email = raw.trim().to_lowercase();
+        if email.is_empty() {
+            return Err(AppError::invalid("email", "is required"));
         }
-        None => false,
-    };
-    if valid {
-        Ok(email)
-    } else {
-        Err(AppError::invalid("email", "is not a valid email address"))
+        if email.len() > 254 {
+            return Err(AppError::invalid("email", "must be at most 254 characters"));
+        }
+        let valid = match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && local.len() <= 64
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && domain.split('.').all(|label| !label.is_empty())
+                    && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            }
+            None => false,
+        };
+        if valid {
+            Ok(Self(email))
+        } else {
+            Err(AppError::invalid("email", "is not a valid email address"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Input checks for bookings.
 use crate::{
     error::{AppError, AppResult},
-    ids::ShowId,
+    ids::{SeatId, ShowId},
     proto,
     validate::bounded_text,
 };
@@ -9,20 +9,34 @@ use crate::{
 pub const MAX_SEATS_PER_BOOKING: usize = 10;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 100;
 
+/// What makes a repeated CreateBooking the same one: at most
+/// [`MAX_IDEMPOTENCY_KEY_CHARS`], trimmed, never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// `None` for an empty (absent) key.
+    pub fn parse(raw: &str) -> AppResult<Option<Self>> {
+        let key = bounded_text("idempotency_key", raw, MAX_IDEMPOTENCY_KEY_CHARS)?;
+        Ok((!key.is_empty()).then_some(Self(key)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<IdempotencyKey> for String {
+    fn from(key: IdempotencyKey) -> Self {
+        key.0
+    }
+}
+
 pub struct NewBooking {
     pub show_id: ShowId,
     /// In the order requested; distinct.
-    pub seat_ids: Vec<String>,
-    pub idempotency_key: Option<String>,
-}
-
-fn is_seat_id(s: &str) -> bool {
-    let letters = s.chars().take_while(|c| c.is_ascii_uppercase()).count();
-    let digits = &s[letters..];
-    (1..=3).contains(&letters)
-        && (1..=3).contains(&digits.len())
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && !digits.starts_with('0')
+    pub seat_ids: Vec<SeatId>,
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 pub fn new_booking(req: &proto::CreateBookingRequest) -> AppResult<NewBooking> {
@@ -39,30 +53,20 @@ pub fn new_booking(req: &proto::CreateBookingRequest) -> AppResult<NewBooking> {
             format!("at most {MAX_SEATS_PER_BOOKING} seats per booking"),
         ));
     }
-    let mut seat_ids: Vec<String> = Vec::with_capacity(req.seat_ids.len());
-    for (i, seat) in req.seat_ids.iter().enumerate() {
-        if !is_seat_id(seat) {
-            return Err(AppError::invalid(
-                format!("seat_ids[{i}]"),
-                format!("{seat:?} is not a seat id such as A1"),
-            ));
-        }
-        if seat_ids.contains(seat) {
+    let mut seat_ids: Vec<SeatId> = Vec::with_capacity(req.seat_ids.len());
+    for (i, raw) in req.seat_ids.iter().enumerate() {
+        let seat = SeatId::parse(format!("seat_ids[{i}]"), raw)?;
+        if seat_ids.contains(&seat) {
             return Err(AppError::invalid(
                 format!("seat_ids[{i}]"),
                 format!("seat {seat} is listed twice"),
             ));
         }
-        seat_ids.push(seat.clone());
+        seat_ids.push(seat);
     }
-    let key = bounded_text(
-        "idempotency_key",
-        &req.idempotency_key,
-        MAX_IDEMPOTENCY_KEY_CHARS,
-    )?;
     Ok(NewBooking {
         show_id,
         seat_ids,
-        idempotency_key: (!key.is_empty()).then_some(key),
+        idempotency_key: IdempotencyKey::parse(&req.idempotency_key)?,
     })
 }

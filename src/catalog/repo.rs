@@ -15,7 +15,7 @@ use crate::{
     domain::{Event, MovieDeleted, RowSummary, ShowDeleted, ShowView},
     entity::{booking::CancelReason, movie, seat, show, theatre},
     error::{AppError, AppResult, is_exclusion_violation},
-    ids::{MovieId, ShowId, TheatreId},
+    ids::{MovieId, SeatId, ShowId, TheatreId},
     store::Tx,
 };
 
@@ -277,7 +277,7 @@ pub async fn create_show(tx: &mut Tx, new: NewShow, changeover: Duration) -> App
         for number in 1..=row.seats {
             seats.push(seat::ActiveModel {
                 show_id: Set(created.id),
-                seat_id: Set(format!("{}{number}", row.label)),
+                seat_id: Set(SeatId::in_row(&row.label, number)),
                 row_label: Set(row.label.clone()),
                 number: Set(number),
                 position: Set(seats.len() as i32),

@@ -6,7 +6,7 @@
 //! (which cached reads it makes stale).
 use crate::{
     entity::{booking, booking::CancelReason, movie, theatre, user::Role},
-    ids::{BookingId, MovieId, ShowId, UserId},
+    ids::{BookingId, MovieId, SeatId, ShowId, UserId},
 };
 
 use super::ShowView;
@@ -56,6 +56,6 @@ pub struct BookingCancelled {
     pub user: UserId,
     /// `None` once the show is gone.
     pub show: Option<ShowId>,
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     pub reason: CancelReason,
 }

@@ -1,4 +1,4 @@
-use crate::ids::{BookingId, ShowId, UserId};
+use crate::ids::{BookingId, SeatId, ShowId, UserId};
 use sea_orm::{FromJsonQueryResult, entity::prelude::*};
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +47,7 @@ pub struct Model {
 
 /// A booking's seat ids, in the order they were requested.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
-pub struct SeatList(pub Vec<String>);
+pub struct SeatList(pub Vec<SeatId>);
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {

@@ -1,4 +1,4 @@
-use crate::ids::{BookingId, ShowId};
+use crate::ids::{BookingId, SeatId, ShowId};
 use sea_orm::entity::prelude::*;
 
 /// One seat of one show. `booking_id` is NULL while the seat is available; the
@@ -9,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub show_id: ShowId,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub seat_id: String,
+    pub seat_id: SeatId,
     pub row_label: String,
     pub number: i32,
     /// Display order within the show (row by row, seat by seat).

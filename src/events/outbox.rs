@@ -45,14 +45,14 @@ fn wire(event: &Event) -> Option<Payload> {
             booking_id: b.id.to_string(),
             user_id: b.user_id.to_string(),
             show_id: b.show_id.map(|s| s.to_string()).unwrap_or_default(),
-            seat_ids: b.seat_ids.0,
+            seat_ids: b.seat_ids.0.into_iter().map(String::from).collect(),
             total_cents: b.total_cents,
         }),
         Event::BookingCancelled(c) => Payload::BookingCancelled(proto::BookingCancelled {
             booking_id: c.booking.to_string(),
             user_id: c.user.to_string(),
             show_id: c.show.map(|s| s.to_string()).unwrap_or_default(),
-            seat_ids: c.seats,
+            seat_ids: c.seats.into_iter().map(String::from).collect(),
             reason: proto::CancelReason::from(c.reason).into(),
         }),
         Event::TheatreCreated(_) | Event::AccountCreated { .. } | Event::RoleChanged { .. } => {

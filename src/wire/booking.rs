@@ -27,7 +27,7 @@ impl From<Status> for proto::BookingStatus {
 impl From<booking::Model> for proto::Booking {
     fn from(b: booking::Model) -> Self {
         Self {
-            seat_ids: b.seat_ids.0,
+            seat_ids: b.seat_ids.0.into_iter().map(String::from).collect(),
             id: b.id.to_string(),
             show_id: b.show_id.map(|s| s.to_string()).unwrap_or_default(),
             status: proto::BookingStatus::from(b.status).into(),

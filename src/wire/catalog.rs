@@ -62,7 +62,7 @@ impl From<seat::Model> for proto::Seat {
             proto::SeatStatus::Available
         };
         Self {
-            seat_id: s.seat_id,
+            seat_id: s.seat_id.into(),
             row: s.row_label,
             number: s.number,
             price_cents: s.price_cents,

@@ -2,7 +2,10 @@
 //! rows in the old shape.
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement, Value};
-use theatre::entity::booking::{self, SeatList};
+use theatre::{
+    entity::booking::{self, SeatList},
+    ids::SeatId,
+};
 
 use crate::common::*;
 
@@ -65,7 +68,11 @@ async fn existing_bookings_keep_their_seats_as_a_list(backend: Backend) {
         .unwrap();
     assert_eq!(
         stored.seat_ids,
-        SeatList(vec!["B7".into(), "B8".into(), "AB10".into()])
+        SeatList(
+            ["B7", "B8", "AB10"]
+                .map(|s| SeatId::parse("seat", s).unwrap())
+                .to_vec()
+        )
     );
 
     Migrator::down(&db, Some(1)).await.unwrap();

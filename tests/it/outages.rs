@@ -143,7 +143,8 @@ async fn killed_database_connections_are_unavailable_and_recover_within_a_second
             .await
             .unwrap()
             .expect("an OK booking is stored");
-        assert_eq!(stored.seat_ids.0, outcome.seats);
+        let stored_seats: Vec<String> = stored.seat_ids.0.into_iter().map(String::from).collect();
+        assert_eq!(stored_seats, outcome.seats);
     }
     let mut ann = app.user("ann").await;
     assert!(book(&mut ann, &show.show_id, &["F99"]).await.is_ok());

@@ -124,7 +124,7 @@ async fn concurrent_overlapping_bookings_never_share_a_seat(backend: Backend) {
     for s in held {
         assert_eq!(
             s.booking_id.unwrap().to_string(),
-            owner[&s.seat_id],
+            owner[s.seat_id.as_str()],
             "seat {} is held by the booking that won it",
             s.seat_id
         );

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use crate::{
-    booking::validate::NewBooking,
+    booking::validate::{IdempotencyKey, NewBooking},
     domain::Event,
     entity::{
         booking::{self, SeatList, Status},
@@ -15,7 +15,7 @@ use crate::{
     },
     error::{AppError, AppResult, raised},
     events::outbox,
-    ids::{BookingId, ShowId, UserId},
+    ids::{BookingId, SeatId, ShowId, UserId},
     store::{Store, Tx},
 };
 
@@ -62,11 +62,11 @@ pub async fn create_booking(
 }
 
 /// Seat ids of `wanted` that are not in `have`, in the order asked for.
-fn missing<'a>(wanted: &[String], have: impl Iterator<Item = &'a str> + Clone) -> Vec<String> {
+fn missing<'a>(wanted: &[SeatId], have: impl Iterator<Item = &'a SeatId> + Clone) -> Vec<String> {
     wanted
         .iter()
-        .filter(|id| !have.clone().any(|h| h == id.as_str()))
-        .cloned()
+        .filter(|id| !have.clone().any(|h| h == *id))
+        .map(ToString::to_string)
         .collect()
 }
 
@@ -77,7 +77,7 @@ struct ShowSeatRow {
     starts_at: DateTime<Utc>,
     movie_title: String,
     theatre_name: String,
-    seat_id: Option<String>,
+    seat_id: Option<SeatId>,
     price_cents: Option<i64>,
     booking_id: Option<BookingId>,
 }
@@ -150,7 +150,7 @@ async fn bookable_show(
     }
     let unknown = missing(
         &new.seat_ids,
-        rows.iter().filter_map(|r| r.seat_id.as_deref()),
+        rows.iter().filter_map(|r| r.seat_id.as_ref()),
     );
     if !unknown.is_empty() {
         return Err(AppError::invalid(
@@ -161,7 +161,7 @@ async fn bookable_show(
     let mut sold: Vec<String> = rows
         .iter()
         .filter(|r| r.booking_id.is_some())
-        .filter_map(|r| r.seat_id.clone())
+        .filter_map(|r| r.seat_id.clone().map(String::from))
         .collect();
     if !sold.is_empty() {
         sold.sort();
@@ -180,9 +180,9 @@ async fn bookable_show(
 async fn claim(
     tx: &Tx,
     show: ShowId,
-    wanted: &[String],
+    wanted: &[SeatId],
     booking: BookingId,
-) -> AppResult<Vec<String>> {
+) -> AppResult<Vec<SeatId>> {
     let lockable = Query::select()
         .column(seat::Column::SeatId)
         .from(seat::Entity)
@@ -217,7 +217,7 @@ async fn claim_seats(store: &Store, user: UserId, new: &NewBooking) -> AppResult
         movie_title: show.movie_title,
         theatre_name: show.theatre_name,
         starts_at: show.starts_at,
-        idempotency_key: new.idempotency_key.clone(),
+        idempotency_key: new.idempotency_key.clone().map(String::from),
         cancel_reason: None,
         cancelled_at: None,
         created_at: now,
@@ -269,7 +269,7 @@ const SEATS_TAKEN_SQLSTATE: &str = "TH409";
 /// them in the order `sql/claim_booking_call.sql` lists.
 struct ClaimArgs<'a> {
     booking: &'a booking::Model,
-    seats: &'a [String],
+    seats: &'a [SeatId],
     event: outbox::Encoded,
 }
 
@@ -321,7 +321,7 @@ async fn claim_in_transaction(tx: &Tx, b: &booking::Model, new: &NewBooking) -> 
     let claimed = claim(tx, new.show_id, &new.seat_ids, b.id).await?;
     // Seats left out are held by another in-flight booking or were sold since
     // the read. Either way they are taken, and nothing is kept.
-    let mut taken = missing(&new.seat_ids, claimed.iter().map(String::as_str));
+    let mut taken = missing(&new.seat_ids, claimed.iter());
     if !taken.is_empty() {
         taken.sort();
         return Err(AppError::SeatsTaken(taken));
@@ -332,11 +332,11 @@ async fn claim_in_transaction(tx: &Tx, b: &booking::Model, new: &NewBooking) -> 
 async fn find_by_key(
     conn: &impl ConnectionTrait,
     user: UserId,
-    key: &str,
+    key: &IdempotencyKey,
 ) -> AppResult<Option<booking::Model>> {
     Ok(booking::Entity::find()
         .filter(booking::Column::UserId.eq(user))
-        .filter(booking::Column::IdempotencyKey.eq(key))
+        .filter(booking::Column::IdempotencyKey.eq(key.as_str()))
         .one(conn)
         .await?)
 }
