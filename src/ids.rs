@@ -136,3 +136,14 @@ impl From<SeatId> for String {
         seat.0
     }
 }
+
+/// An amount of money in cents (prices, booking totals): not a count, not an
+/// id, so it cannot be added to either by mistake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, DeriveValueType)]
+pub struct Cents(pub i64);
+
+impl std::iter::Sum for Cents {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        Self(iter.map(|c| c.0).sum())
+    }
+}

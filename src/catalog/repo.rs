@@ -15,7 +15,7 @@ use crate::{
     domain::{Event, MovieDeleted, RowSummary, ShowDeleted, ShowView},
     entity::{booking::CancelReason, movie, seat, show, theatre},
     error::{AppError, AppResult, is_exclusion_violation},
-    ids::{MovieId, SeatId, ShowId, TheatreId},
+    ids::{Cents, MovieId, SeatId, ShowId, TheatreId},
     store::Tx,
 };
 
@@ -421,7 +421,7 @@ async fn show_views(
         .await?
         .into_iter()
         .collect();
-    let row_stats: Vec<(ShowId, String, i64, i64, i32, i64)> = seat::Entity::find()
+    let row_stats: Vec<(ShowId, String, i64, Cents, i32, i64)> = seat::Entity::find()
         .select_only()
         .column(seat::Column::ShowId)
         .column(seat::Column::RowLabel)

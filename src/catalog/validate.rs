@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{AppError, AppResult},
-    ids::{MovieId, TheatreId},
+    ids::{Cents, MovieId, TheatreId},
     proto,
     validate::{bounded_text, in_range, required_text},
     wire::from_timestamp,
@@ -93,7 +93,7 @@ pub fn new_theatre(req: &proto::CreateTheatreRequest) -> AppResult<NewTheatre> {
 pub struct RowLayout {
     pub label: String,
     pub seats: i32,
-    pub price_cents: i64,
+    pub price_cents: Cents,
 }
 
 pub struct NewShow {
@@ -167,7 +167,7 @@ pub fn new_show(
         rows.push(RowLayout {
             label: label.to_owned(),
             seats: row.seats,
-            price_cents: row.price_cents,
+            price_cents: Cents(row.price_cents),
         });
     }
     Ok(NewShow {

@@ -1,13 +1,13 @@
 //! A show as it is listed: with its movie's title, its theatre's name and
 //! each row's prices and availability.
-use crate::entity::show;
+use crate::{entity::show, ids::Cents};
 
 /// One row of a show's layout with its availability.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowSummary {
     pub label: String,
     pub seats: i32,
-    pub price_cents: i64,
+    pub price_cents: Cents,
     pub available: i32,
 }
 

@@ -1,4 +1,4 @@
-use crate::ids::{BookingId, SeatId, ShowId, UserId};
+use crate::ids::{BookingId, Cents, SeatId, ShowId, UserId};
 use sea_orm::{FromJsonQueryResult, entity::prelude::*};
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +35,7 @@ pub struct Model {
     /// The seat ids in the order they were requested (a JSON array).
     #[sea_orm(column_type = "JsonBinary")]
     pub seat_ids: SeatList,
-    pub total_cents: i64,
+    pub total_cents: Cents,
     pub movie_title: String,
     pub theatre_name: String,
     pub starts_at: DateTimeUtc,

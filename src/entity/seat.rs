@@ -1,4 +1,4 @@
-use crate::ids::{BookingId, SeatId, ShowId};
+use crate::ids::{BookingId, Cents, SeatId, ShowId};
 use sea_orm::entity::prelude::*;
 
 /// One seat of one show. `booking_id` is NULL while the seat is available; the
@@ -14,7 +14,7 @@ pub struct Model {
     pub number: i32,
     /// Display order within the show (row by row, seat by seat).
     pub position: i32,
-    pub price_cents: i64,
+    pub price_cents: Cents,
     pub booking_id: Option<BookingId>,
 }
 

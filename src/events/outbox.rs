@@ -46,7 +46,7 @@ fn wire(event: &Event) -> Option<Payload> {
             user_id: b.user_id.to_string(),
             show_id: b.show_id.map(|s| s.to_string()).unwrap_or_default(),
             seat_ids: b.seat_ids.0.into_iter().map(String::from).collect(),
-            total_cents: b.total_cents,
+            total_cents: b.total_cents.0,
         }),
         Event::BookingCancelled(c) => Payload::BookingCancelled(proto::BookingCancelled {
             booking_id: c.booking.to_string(),

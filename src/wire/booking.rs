@@ -31,7 +31,7 @@ impl From<booking::Model> for proto::Booking {
             id: b.id.to_string(),
             show_id: b.show_id.map(|s| s.to_string()).unwrap_or_default(),
             status: proto::BookingStatus::from(b.status).into(),
-            total_cents: b.total_cents,
+            total_cents: b.total_cents.0,
             created_at: Some(timestamp(b.created_at)),
             movie_title: b.movie_title,
             theatre_name: b.theatre_name,

@@ -45,7 +45,7 @@ impl From<ShowView> for proto::Show {
                 .map(|r| proto::SeatRow {
                     label: r.label,
                     seats: r.seats,
-                    price_cents: r.price_cents,
+                    price_cents: r.price_cents.0,
                 })
                 .collect(),
             movie_title: v.movie_title,
@@ -65,7 +65,7 @@ impl From<seat::Model> for proto::Seat {
             seat_id: s.seat_id.into(),
             row: s.row_label,
             number: s.number,
-            price_cents: s.price_cents,
+            price_cents: s.price_cents.0,
             status: status.into(),
         }
     }

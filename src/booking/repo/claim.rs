@@ -15,7 +15,7 @@ use crate::{
     },
     error::{AppError, AppResult, raised},
     events::outbox,
-    ids::{BookingId, SeatId, ShowId, UserId},
+    ids::{BookingId, Cents, SeatId, ShowId, UserId},
     store::{Store, Tx},
 };
 
@@ -78,7 +78,7 @@ struct ShowSeatRow {
     movie_title: String,
     theatre_name: String,
     seat_id: Option<SeatId>,
-    price_cents: Option<i64>,
+    price_cents: Option<Cents>,
     booking_id: Option<BookingId>,
 }
 
@@ -87,7 +87,7 @@ struct BookableShow {
     starts_at: DateTime<Utc>,
     movie_title: String,
     theatre_name: String,
-    total_cents: i64,
+    total_cents: Cents,
 }
 
 /// The booking read on PostgreSQL, the same file the bench runs.
