@@ -84,14 +84,28 @@ async fn template(admin: &DatabaseConnection, base: &str) -> String {
 
 /// A new database with the current schema; its URL.
 pub async fn fresh_pg_database() -> String {
+    new_database(true).await
+}
+
+/// A new database without any schema (for migration tests); its URL.
+pub async fn empty_pg_database() -> String {
+    new_database(false).await
+}
+
+async fn new_database(migrated: bool) -> String {
     let base = pg_base_url();
     let admin = sea_orm::Database::connect(format!("{base}/postgres"))
         .await
         .expect("PostgreSQL must be running on 127.0.0.1:5432 (scripts/test starts it)");
-    let template = template(&admin, &base).await;
     let name = format!("theatre_test_{}", uuid::Uuid::now_v7().simple());
+    let create = if migrated {
+        let template = template(&admin, &base).await;
+        format!("CREATE DATABASE {name} TEMPLATE {template}")
+    } else {
+        format!("CREATE DATABASE {name}")
+    };
     admin
-        .execute_unprepared(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+        .execute_unprepared(&create)
         .await
         .expect("create test database");
     admin.close().await.ok();
@@ -122,19 +136,4 @@ fn drop_database(url: &str) {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
-}
-
-/// A new database without any schema (for migration tests); its URL.
-pub async fn empty_pg_database() -> String {
-    let base = pg_base_url();
-    let admin = sea_orm::Database::connect(format!("{base}/postgres"))
-        .await
-        .expect("PostgreSQL must be running on 127.0.0.1:5432 (scripts/test starts it)");
-    let name = format!("theatre_test_{}", uuid::Uuid::now_v7().simple());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create test database");
-    admin.close().await.ok();
-    format!("{base}/{name}")
 }
