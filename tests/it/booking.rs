@@ -326,12 +326,19 @@ async fn other_users_bookings_are_not_found(backend: Backend) {
     );
 }
 
-/// Every `Actual Loops` of an `EXPLAIN (FORMAT JSON)` plan tree, with its node type.
+/// Every `Actual Loops` of an `EXPLAIN (FORMAT JSON)` plan tree, with its node type,
+/// and the `Actual Rows` of each scan of `seats`.
 fn plan_loops(node: &serde_json::Value, out: &mut Vec<(String, u64)>) {
     if let Some(loops) = node["Actual Loops"].as_u64() {
         let kind = node["Node Type"].as_str().unwrap_or("?");
         let relation = node["Relation Name"].as_str().unwrap_or("");
         out.push((format!("{kind} {relation}"), loops));
+        // A scan of seats that returns more rows than were asked for read
+        // seats of the show that nobody asked for.
+        if relation == "seats" {
+            let rows = node["Actual Rows"].as_u64().unwrap_or(0);
+            out.push((format!("{kind} {relation} rows"), rows));
+        }
     }
     for child in node["Plans"].as_array().into_iter().flatten() {
         plan_loops(child, out);
@@ -411,6 +418,10 @@ async fn the_claim_on_a_show_newer_than_the_statistics_touches_only_the_requeste
         "SET auto_explain.log_nested_statements = on",
         "SET auto_explain.log_format = json",
         "SET auto_explain.log_level = notice",
+        // The plans a prepared statement settles on after five executions,
+        // which know nothing of the parameters: the read once scanned every
+        // seat of the show in its generic plan.
+        "SET plan_cache_mode = force_generic_plan",
         &prepare_read,
         &prepare_claim,
         "BEGIN",
@@ -438,6 +449,6 @@ async fn the_claim_on_a_show_newer_than_the_statistics_touches_only_the_requeste
     let worst = loops.iter().max_by_key(|(_, n)| *n).unwrap();
     assert!(
         worst.1 <= 1,
-        "a one-seat claim looped {worst:?}; all: {loops:?}"
+        "a one-seat booking looped or read more seats than asked for: {worst:?}; all: {loops:?}"
     );
 }
