@@ -21,7 +21,7 @@
 \set b :a + 1
 --@ include src/booking/sql/bookable_show.sql
 --@ $1 = ('00000000-0000-4000-8000-' || lpad(:show::text, 12, '0'))::uuid
---@ $2 = ARRAY[chr(65 + :a / 100) || (:a % 100 + 1), chr(65 + :b / 100) || (:b % 100 + 1)]
+--@ $2 = chr(65 + :a / 100) || (:a % 100 + 1), chr(65 + :b / 100) || (:b % 100 + 1)
 --@ include src/booking/sql/claim_booking_call.sql
 --@ $1 = gen_random_uuid()
 --@ $2 = '00000000-0000-4000-8000-000000000001'::uuid

@@ -20,7 +20,9 @@ def statement(path, args):
     used = {int(n) for n in re.findall(r"\$(\d+)", sql)}
     if used != set(args):
         sys.exit(f"{path}: parameters {sorted(used)}, template gives {sorted(args)}")
-    return re.sub(r"\$(\d+)", lambda m: f"({args[int(m.group(1))]})", sql) + ";"
+    # Expressions go in as written: the template parenthesises where it must,
+    # and the read's seat list ($2) is a comma-separated list of them.
+    return re.sub(r"\$(\d+)", lambda m: args[int(m.group(1))], sql) + ";"
 
 
 def expand(template):

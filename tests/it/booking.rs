@@ -401,7 +401,7 @@ async fn the_claim_on_a_show_newer_than_the_statistics_touches_only_the_requeste
         "PREPARE claim AS\n{}",
         include_str!("../../src/booking/sql/claim_booking_call.sql")
     );
-    let read = format!("EXECUTE read('{show}', ARRAY['K50'])", show = fresh.id);
+    let read = format!("EXECUTE read('{show}', 'K50')", show = fresh.id);
     let claim = format!(
         "EXECUTE claim(gen_random_uuid(), '{user}', '{show}', ARRAY['K50'], 900, 'Statistics', \
          'Planner', now() + interval '1 day', NULL, now(), gen_random_uuid(), 'booking', 'x', \
@@ -445,6 +445,38 @@ async fn the_claim_on_a_show_newer_than_the_statistics_touches_only_the_requeste
     assert!(
         loops.iter().any(|(node, _)| node.ends_with(" movies")),
         "the read's plan was seen: {loops:?}"
+    );
+    // And the read keeps its generic plan: planned anew on every execution
+    // (as a read with one array parameter was), it cost a sixth of
+    // PostgreSQL's CPU per booking.
+    let mut replans = std::process::Command::new("psql");
+    replans.args([
+        "-X",
+        "-At",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-d",
+        app.database_url(),
+    ]);
+    replans.args(["-c", &prepare_read]);
+    for _ in 0..8 {
+        replans.args(["-c", &read]);
+    }
+    replans.args([
+        "-c",
+        "SELECT generic_plans FROM pg_prepared_statements WHERE name = 'read'",
+    ]);
+    let out = replans.output().expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let generic: u64 = stdout.lines().last().unwrap().trim().parse().unwrap();
+    assert!(
+        generic > 0,
+        "the read is planned anew on every execution: {stdout}"
     );
     let worst = loops.iter().max_by_key(|(_, n)| *n).unwrap();
     assert!(

@@ -92,6 +92,13 @@ struct BookableShow {
 
 /// The booking read on PostgreSQL, the same file the bench runs.
 const BOOKABLE_SHOW_SQL: &str = include_str!("../sql/bookable_show.sql");
+
+/// [`BOOKABLE_SHOW_SQL`] for `seats` requested seats: its `($2)` becomes
+/// `($2, $3, …)`, one parameter per seat (the file says why).
+fn bookable_show_sql(seats: usize) -> String {
+    let list: Vec<String> = (2..2 + seats).map(|n| format!("${n}")).collect();
+    BOOKABLE_SHOW_SQL.replace("IN ($2)", &format!("IN ({})", list.join(", ")))
+}
 /// The booking's writes on PostgreSQL, likewise.
 const CLAIM_BOOKING_SQL: &str = include_str!("../sql/claim_booking_call.sql");
 
@@ -103,10 +110,12 @@ async fn show_seat_rows(
     new: &NewBooking,
 ) -> AppResult<Vec<ShowSeatRow>> {
     if conn.get_database_backend() == DbBackend::Postgres {
+        let mut values: Vec<Value> = vec![new.show_id.into()];
+        values.extend(new.seat_ids.iter().cloned().map(Value::from));
         let read = Statement::from_sql_and_values(
             DbBackend::Postgres,
-            BOOKABLE_SHOW_SQL,
-            [new.show_id.into(), new.seat_ids.clone().into()],
+            bookable_show_sql(new.seat_ids.len()),
+            values,
         );
         return Ok(ShowSeatRow::find_by_statement(read).all(conn).await?);
     }
