@@ -275,9 +275,14 @@ async fn sigterm_mid_load_loses_no_accepted_booking() {
         codes.entry(*code).or_insert(message);
         // Refused connections, and requests the client had queued on a
         // connection the server was closing and never sent ("operation was
-        // canceled"); the database check below proves none was committed.
+        // canceled"), and, now and then, a connection that broke under the
+        // client mid-stream as the process exited, which tonic's client
+        // reports as INTERNAL "h2 protocol error" (a transport failure of the
+        // client's, not a status the server sent); the database check below
+        // proves none of them was committed.
+        let broken_connection = *code == Code::Internal && message.contains("h2 protocol error");
         assert!(
-            matches!(code, Code::Unavailable | Code::Cancelled),
+            matches!(code, Code::Unavailable | Code::Cancelled) || broken_connection,
             "{code:?}: {message}"
         );
     }
