@@ -103,13 +103,14 @@ fn bookable_show_sql(seats: usize) -> String {
 const CLAIM_BOOKING_SQL: &str = include_str!("../sql/claim_booking_call.sql");
 
 /// The show, its movie title and theatre name and the requested seats, in one
-/// lock-free query: `sql/bookable_show.sql` on PostgreSQL, the same join
-/// built by the query builder on SQLite (which has no array parameters).
+/// lock-free query: `sql/bookable_show.sql` on PostgreSQL (`postgres`), the
+/// same join built by the query builder on SQLite.
 async fn show_seat_rows(
     conn: &DatabaseConnection,
+    postgres: bool,
     new: &NewBooking,
 ) -> AppResult<Vec<ShowSeatRow>> {
-    if conn.get_database_backend() == DbBackend::Postgres {
+    if postgres {
         let mut values: Vec<Value> = vec![new.show_id.into()];
         values.extend(new.seat_ids.iter().cloned().map(Value::from));
         let read = Statement::from_sql_and_values(
@@ -144,10 +145,11 @@ async fn show_seat_rows(
 /// Refuses a missing or started show, unknown and sold seats.
 async fn bookable_show(
     conn: &DatabaseConnection,
+    postgres: bool,
     new: &NewBooking,
     now: DateTime<Utc>,
 ) -> AppResult<BookableShow> {
-    let rows = show_seat_rows(conn, new).await?;
+    let rows = show_seat_rows(conn, postgres, new).await?;
     let first = rows
         .first()
         .ok_or_else(|| AppError::not_found("show", new.show_id))?;
@@ -215,7 +217,10 @@ async fn claim(
 async fn claim_seats(store: &Store, user: UserId, new: &NewBooking) -> AppResult<booking::Model> {
     let now = store.now();
     // Read-only checks first, outside any write transaction or lock.
-    let show = bookable_show(store.reader(), new, now).await?;
+    // PostgreSQL reads from sql/ and writes in one call; SQLite builds the
+    // read and writes in a transaction. Decided once for both halves.
+    let postgres = store.backend() == DbBackend::Postgres;
+    let show = bookable_show(store.reader(), postgres, new, now).await?;
     let booking = booking::Model {
         id: BookingId::new(),
         user_id: user,
@@ -232,28 +237,25 @@ async fn claim_seats(store: &Store, user: UserId, new: &NewBooking) -> AppResult
         created_at: now,
     };
     let confirmed = Event::BookingConfirmed(booking.clone());
-    let written = match store.backend() {
-        DbBackend::Postgres => {
-            store
-                .write_statement(now, confirmed, async |conn, event| {
-                    let args = ClaimArgs {
-                        booking: &booking,
-                        seats: &new.seat_ids,
-                        event,
-                    };
-                    claim_in_one_call(conn, args).await
-                })
-                .await
-        }
-        _ => {
-            store
-                .write_at(now, async |tx| {
-                    claim_in_transaction(tx, &booking, new).await?;
-                    tx.record(confirmed);
-                    Ok(())
-                })
-                .await
-        }
+    let written = if postgres {
+        store
+            .write_statement(now, confirmed, async |conn, event| {
+                let args = ClaimArgs {
+                    booking: &booking,
+                    seats: &new.seat_ids,
+                    event,
+                };
+                claim_in_one_call(conn, args).await
+            })
+            .await
+    } else {
+        store
+            .write_at(now, async |tx| {
+                claim_in_transaction(tx, &booking, new).await?;
+                tx.record(confirmed);
+                Ok(())
+            })
+            .await
     };
     // The booking insert's foreign-key check takes a key-share lock on the
     // show, so a concurrent DeleteShow/DeleteMovie (FOR UPDATE on the show)
