@@ -21,6 +21,7 @@ def k6(out, name):
         return metrics.get(metric, {}).get("values", {}).get(stat, 0)
 
     seconds = data["state"]["testRunDurationMs"] / 1000
+    latency = "grpc_req_duration" if "grpc_req_duration" in metrics else "http_req_duration"
     errors = {
         "internal_or_unavailable": value("internal_or_unavailable", "count"),
         "resource_exhausted": value("resource_exhausted", "count"),
@@ -32,9 +33,9 @@ def k6(out, name):
         "ok": value("ok", "count"),
         "ok_per_s": value("ok", "count") / seconds,
         "failed_precondition": value("failed_precondition", "count"),
-        "p50": value("grpc_req_duration", "p(50)"),
-        "p95": value("grpc_req_duration", "p(95)"),
-        "p99": value("grpc_req_duration", "p(99)"),
+        "p50": value(latency, "p(50)"),
+        "p95": value(latency, "p(95)"),
+        "p99": value(latency, "p(99)"),
         "loser_p99": value("loser_ms", "p(99)"),
         "errors": errors,
         "error_count": sum(errors.values()),
@@ -84,7 +85,7 @@ BOOK_ROUND_P99_MS = 200
 
 
 def cpu_rows(out):
-    for name in ("empty", "browse", "browse_paced", "book", "rush", "login1", "login4", "pgbench"):
+    for name in ("empty", "browse", "rest_browse", "browse_paced", "book", "rush", "login1", "login4", "pgbench"):
         path = out / f"{name}.cpu.json"
         cpu = json.loads(path.read_text()) if path.exists() else summed_cpu(out, name)
         if cpu:
@@ -144,7 +145,7 @@ def main():
     out = Path(sys.argv[1])
     smoke = "--smoke" in sys.argv
     env = dict(line.split("=", 1) for line in (out / "env.txt").read_text().splitlines())
-    e, browse, rush = (k6(out, n) for n in ("empty", "browse", "rush"))
+    e, browse, rest, rush = (k6(out, n) for n in ("empty", "browse", "rest_browse", "rush"))
     median, all_rounds = rounds(out)
     book, p = median["book"], median["p"]
     paced = k6(out, "browse_paced")
@@ -156,7 +157,7 @@ def main():
     checks = {
         "no errors in any scenario": all(
             s["error_count"] == 0
-            for s in (e, browse, paced, rush, login1, login4, *(x["book"] for x in all_rounds))
+            for s in (e, browse, rest, paced, rush, login1, login4, *(x["book"] for x in all_rounds))
         ),
         "P: every pgbench booking got its seats": p_bookings["without_seats"] == 0,
         "rush: no seat sold twice": db["sold_twice"] == 0 and db["mismatched"] == 0,
@@ -166,6 +167,8 @@ def main():
     targets = {
         "browse >= 0.6 x E": browse["calls_per_s"] >= 0.6 * e["calls_per_s"],
         "browse p99 < 20 ms (200 closed-loop VUs)": browse["p99"] < 20,
+        "rest_browse >= 0.8 x browse (HTTP/JSON against gRPC)": rest["calls_per_s"]
+        >= 0.8 * browse["calls_per_s"],
         "browse p99 < 20 ms (fixed arrival rate)": paced["p99"] < 20,
         "book >= 0.5 x P": book["ok_per_s"] >= 0.5 * p,
         # Each round books shows created after an ANALYZE; a claim whose plan
@@ -195,6 +198,13 @@ def main():
         "| --- | --- | --- | --- | --- | --- | --- |",
         row("E: empty authenticated RPC (`CheckToken`)", e, e["calls_per_s"]),
         row("browse: ListMovies + GetShow + GetSeatMap (RPCs)", browse, browse["calls_per_s"], e["calls_per_s"], "E"),
+        row(
+            "rest_browse: the same three calls over HTTP/JSON",
+            rest,
+            rest["calls_per_s"],
+            browse["calls_per_s"],
+            "browse",
+        ),
         row("browse at a fixed arrival rate (open model, 1/4 of E)", paced, paced["calls_per_s"], e["calls_per_s"], "E"),
         row("book: bookings of 2 distinct seats (median round)", book, book["ok_per_s"], p, "P"),
         row("rush: booking attempts on one 300-seat show", rush, rush["calls_per_s"]),

@@ -41,6 +41,7 @@ use crate::{
         self, auth_service_server::AuthServiceServer, booking_service_server::BookingServiceServer,
         catalog_service_server::CatalogServiceServer,
     },
+    rest::JsonLayer,
     store::Store,
     telemetry,
 };
@@ -92,7 +93,7 @@ fn is_local_origin(origin: &http::HeaderValue) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }
 
-/// CORS for grpc-web clients in browsers.
+/// CORS for browsers, for grpc-web and the JSON routes alike.
 fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
     let allow = match origins {
         CorsOrigins::None => AllowOrigin::list(Vec::<http::HeaderValue>::new()),
@@ -105,7 +106,14 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
     let header = http::HeaderName::from_static;
     CorsLayer::new()
         .allow_origin(allow)
-        .allow_methods([http::Method::POST, http::Method::OPTIONS])
+        .allow_methods([
+            http::Method::GET,
+            http::Method::POST,
+            http::Method::PATCH,
+            http::Method::PUT,
+            http::Method::DELETE,
+            http::Method::OPTIONS,
+        ])
         .allow_headers([
             header("authorization"),
             header("content-type"),
@@ -118,6 +126,8 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
             header("grpc-status"),
             header("grpc-message"),
             header("grpc-status-details-bin"),
+            header("x-request-id"),
+            header("retry-after"),
         ])
         .max_age(std::time::Duration::from_secs(24 * 3600))
 }
@@ -211,10 +221,12 @@ impl App {
             .add_service(reflection().build_v1alpha()?);
 
         // Outermost first: CORS answers browser preflights before anything else,
-        // grpc-web is translated to gRPC, then every call is authorised.
+        // HTTP/JSON and grpc-web are translated to gRPC, then every call goes
+        // through the same layers: request id, trace, metrics, limits, auth.
         let router = Server::builder()
             .accept_http1(true)
             .layer(cors_layer(&config.cors_origins))
+            .layer(JsonLayer::new(config.limits.max_message_bytes))
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(tower::util::MapRequestLayer::new(
                 telemetry::sanitize_request_id,

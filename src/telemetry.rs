@@ -14,6 +14,8 @@ use tower_http::{
 };
 use tracing::Span;
 
+use crate::rest::JsonCall;
+
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -58,9 +60,15 @@ impl<B> MakeSpan<B> for RpcSpan {
             .get(&REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
+        let face = if request.extensions().get::<JsonCall>().is_some() {
+            "json"
+        } else {
+            "grpc"
+        };
         tracing::info_span!(
             "rpc",
             method = %request.uri().path(),
+            face,
             request_id = %request_id,
             grpc_status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,

@@ -1,5 +1,6 @@
 // Shared by the k6 scenarios: the gRPC client, auth metadata and outcome counters.
 import grpc from 'k6/net/grpc';
+import http from 'k6/http';
 import { Counter, Trend } from 'k6/metrics';
 
 export const ADDR = __ENV.THEATRE_ADDR || '127.0.0.1:50051';
@@ -61,6 +62,32 @@ export function call(client, method, message, params) {
   return response;
 }
 
+// GETs `path` of the HTTP/JSON face (same port) and counts it like `call`:
+// 409 is the FAILED_PRECONDITION of a taken seat, 429 RESOURCE_EXHAUSTED.
+export function get(path, token) {
+  const response = http.get(`http://${ADDR}${path}`, {
+    headers: { authorization: `Bearer ${token}` },
+    timeout: '30s',
+    // As with discardResponseMessage: the server writes the JSON, k6 skips reading it.
+    responseType: 'none',
+  });
+  calls.add(1);
+  const status = response.status;
+  if (status === 200) {
+    ok.add(1);
+  } else if (status === 409) {
+    failedPrecondition.add(1);
+  } else if (status === 500 || status === 503 || status === 0) {
+    internalOrUnavailable.add(1);
+  } else if (status === 429) {
+    resourceExhausted.add(1);
+  } else {
+    otherErrors.add(1);
+    console.warn(`GET ${path}: HTTP ${status}`);
+  }
+  return response;
+}
+
 export const summaryTrendStats = ['avg', 'p(50)', 'p(95)', 'p(99)', 'max'];
 
 export function writeSummary(data) {
@@ -72,11 +99,12 @@ export function writeSummary(data) {
 
 function pick(data) {
   const m = data.metrics;
+  const latency = m.grpc_req_duration ? 'grpc_req_duration' : 'http_req_duration';
   const v = (name, stat) => (m[name] ? m[name].values[stat] : 0);
   return {
     calls_per_s: Math.round(v('calls', 'rate')),
-    p50: v('grpc_req_duration', 'p(50)'),
-    p99: v('grpc_req_duration', 'p(99)'),
+    p50: v(latency, 'p(50)'),
+    p99: v(latency, 'p(99)'),
     errors: v('internal_or_unavailable', 'count') + v('other_errors', 'count') + v('resource_exhausted', 'count'),
   };
 }

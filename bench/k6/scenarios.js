@@ -2,11 +2,13 @@
 //   empty  - CheckToken: an authenticated RPC that does no work (ceiling E)
 //   browse - ListMovies + GetShow + GetSeatMap on a warm cache
 //   browse_paced - the same at a fixed arrival rate ($RATE iterations/s)
+//   rest_browse - browse's three calls over HTTP/JSON (GET /movies,
+//            /shows/{id}, /shows/{id}/seats) on the same port
 //   book   - every VU books distinct seats, two at a time, on shows of its own
 //   rush   - every VU races for the 300 seats of one show
 //   login  - Login, which is argon2id verification
 import exec from 'k6/execution';
-import { bearer, call, connectOnce, newClient, summaryTrendStats, writeSummary } from './lib.js';
+import { bearer, call, connectOnce, get, newClient, summaryTrendStats, writeSummary } from './lib.js';
 
 const seed = JSON.parse(open(__ENV.SEED));
 // The book round's own shows (seed.js PART=book).
@@ -41,7 +43,8 @@ export const options = {
   discardResponseBodies: false,
 };
 
-const token = () => bearer(seed.users[(__VU - 1) % seed.users.length]);
+const userToken = () => seed.users[(__VU - 1) % seed.users.length];
+const token = () => bearer(userToken());
 const pickShow = (shows) => shows[Math.floor(Math.random() * shows.length)];
 
 function seatLabel(index, seatsPerRow) {
@@ -61,6 +64,13 @@ const workloads = {
   },
   browse_paced() {
     workloads.browse();
+  },
+  rest_browse() {
+    const auth = userToken();
+    const show = pickShow(seed.browseShows);
+    get('/movies?pageSize=20', auth);
+    get(`/shows/${show}`, auth);
+    get(`/shows/${show}/seats`, auth);
   },
   book() {
     // The round's shows were created for it, after an ANALYZE (bench/run), so
@@ -98,7 +108,7 @@ const workloads = {
 };
 
 export default function () {
-  connectOnce(client);
+  if (SCENARIO !== 'rest_browse') connectOnce(client);
   workloads[SCENARIO]();
 }
 

@@ -1,13 +1,14 @@
 //! The method catalogue comes from the contract: every RPC declares who may
-//! call it in `proto/` (`option (theatre.v1.access)`), the catalogue the
-//! server enforces is exactly that, and an RPC without a rule fails the build.
+//! call it in `proto/` (`option (theatre.v1.access)`) and where it lives over
+//! HTTP (`option (google.api.http)`), the catalogue the server enforces is
+//! exactly that, and an RPC without a rule or a binding fails the build.
 #[allow(dead_code)] // render() is build.rs's
 #[path = "../../build/catalogue.rs"]
 mod catalogue;
 
 use prost::Message;
 use prost_reflect::DescriptorPool;
-use theatre::methods::{Access, METHODS};
+use theatre::methods::{Access, METHODS, Route, route};
 
 const CONTRACT: &[&str] = &[
     "theatre/v1/auth.proto",
@@ -61,30 +62,151 @@ fn the_served_catalogue_is_what_the_contract_declares() {
     );
 }
 
-#[test]
-fn an_rpc_without_an_access_rule_fails_the_build() {
+/// The catalogue of a contract with one extra service of these RPCs, or the
+/// build error it would give.
+fn catalogue_with(rpcs: &str) -> Result<Vec<catalogue::Entry>, String> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("extra")).unwrap();
     std::fs::write(
         dir.path().join("extra/extra.proto"),
-        r#"syntax = "proto3";
+        format!(
+            r#"syntax = "proto3";
 package theatre.v1;
+import "google/api/annotations.proto";
 import "google/protobuf/empty.proto";
 import "theatre/v1/options.proto";
-service ExtraService {
-  rpc Declared(google.protobuf.Empty) returns (google.protobuf.Empty) {
-    option (theatre.v1.access) = ACCESS_USER;
-  }
-  rpc Forgotten(google.protobuf.Empty) returns (google.protobuf.Empty);
-}
-"#,
+message Thing {{ string thing_id = 1; }}
+service ExtraService {{
+{rpcs}
+}}
+"#
+        ),
     )
     .unwrap();
     let pool = compile(
         &["proto".as_ref(), dir.path()],
         &["extra/extra.proto", "theatre/v1/auth.proto"],
     );
-    let err = catalogue::catalogue(&pool).unwrap_err();
+    catalogue::catalogue(&pool)
+}
+
+const DECLARED: &str = r#"
+  rpc Declared(Thing) returns (google.protobuf.Empty) {
+    option (theatre.v1.access) = ACCESS_USER;
+    option (google.api.http) = { get: "/things/{thing_id}" };
+  }"#;
+
+#[test]
+fn an_rpc_without_an_access_rule_fails_the_build() {
+    let err = catalogue_with(&format!(
+        "{DECLARED}\n  rpc Forgotten(Thing) returns (google.protobuf.Empty) {{\n    \
+         option (google.api.http) = {{ post: \"/things\" body: \"*\" }};\n  }}"
+    ))
+    .unwrap_err();
     assert!(err.contains("theatre.v1.ExtraService.Forgotten"), "{err}");
     assert!(!err.contains("Declared"), "{err}");
+    assert!(catalogue_with(DECLARED).is_ok());
+}
+
+#[test]
+fn an_rpc_without_a_valid_http_binding_fails_the_build() {
+    let unbound = "  rpc Unbound(Thing) returns (google.protobuf.Empty) {\n    \
+                   option (theatre.v1.access) = ACCESS_USER;\n  }";
+    let err = catalogue_with(&format!("{DECLARED}\n{unbound}")).unwrap_err();
+    assert!(
+        err.contains("ExtraService.Unbound: no `option (google.api.http)`"),
+        "{err}"
+    );
+    assert!(!err.contains("Declared"), "{err}");
+
+    let misbound = [
+        (
+            r#"get: "/things/{colour}""#,
+            "binds colour, which Thing lacks",
+        ),
+        (r#"get: "/things" body: "*""#, "Get must not have a body"),
+        (r#"post: "/things""#, "Post must have a body"),
+        (r#"get: "things""#, "does not start with /"),
+        (
+            r#"get: "/things/{thing_id}""#,
+            "two RPCs bind Get /things/{thing_id}",
+        ),
+    ];
+    for (rule, why) in misbound {
+        let rpc = format!(
+            "  rpc Misbound(Thing) returns (google.protobuf.Empty) {{\n    \
+             option (theatre.v1.access) = ACCESS_USER;\n    \
+             option (google.api.http) = {{ {rule} }};\n  }}"
+        );
+        let err = catalogue_with(&format!("{DECLARED}\n{rpc}")).unwrap_err();
+        assert!(err.contains(why), "{rule}: {err}");
+    }
+}
+
+/// The original specification's REST endpoints, exactly as it lists them.
+#[test]
+fn the_specifications_endpoints_are_bound_as_written() {
+    let spec = [
+        ("POST", "/auth/signup", "AuthService/SignUp"),
+        ("POST", "/auth/login", "AuthService/Login"),
+        ("POST", "/movies", "CatalogService/CreateMovie"),
+        ("GET", "/movies", "CatalogService/ListMovies"),
+        ("DELETE", "/movies/m-1", "CatalogService/DeleteMovie"),
+        ("POST", "/shows", "CatalogService/CreateShow"),
+        ("GET", "/shows", "CatalogService/ListShows"),
+        ("POST", "/bookings", "BookingService/CreateBooking"),
+        ("GET", "/bookings/user", "BookingService/ListMyBookings"),
+        // and the resource style around them
+        ("GET", "/bookings/b-1", "BookingService/GetBooking"),
+        (
+            "POST",
+            "/bookings/b-1:cancel",
+            "BookingService/CancelBooking",
+        ),
+        ("GET", "/shows/s-1/seats", "CatalogService/GetSeatMap"),
+        ("PATCH", "/movies/m-1", "CatalogService/UpdateMovie"),
+        ("GET", "/auth/me", "AuthService/WhoAmI"),
+    ];
+    for (verb, path, rpc) in spec {
+        let verb: http::Method = verb.parse().unwrap();
+        match route(&verb, path) {
+            Route::Method(method, _) => {
+                assert_eq!(method.path, format!("/theatre.v1.{rpc}"), "{verb} {path}")
+            }
+            other => panic!("{verb} {path}: {other:?}"),
+        }
+    }
+    match route(&http::Method::DELETE, "/movies/m-1") {
+        Route::Method(_, bound) => assert_eq!(bound, [("movie_id", "m-1")]),
+        other => panic!("{other:?}"),
+    }
+    let list_shows = theatre::methods::find("/theatre.v1.CatalogService/ListShows").unwrap();
+    assert!(
+        !list_shows.http.body,
+        "GET /shows?movieId= takes a query, not a body"
+    );
+    // The OpenAPI document has an operation for every RPC.
+    let openapi: serde_json::Value = serde_json::from_str(theatre::rest::OPENAPI).unwrap();
+    let operations: usize = openapi["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(operations, METHODS.len());
+    assert!(
+        openapi["paths"]["/shows"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "movieId" && p["in"] == "query")
+    );
+    assert_eq!(
+        openapi["paths"]["/auth/login"]["post"]["security"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        openapi["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+        "bearer"
+    );
 }

@@ -18,5 +18,6 @@ mod metrics;
 mod migrations;
 mod outages;
 mod race;
+mod rest;
 mod shutdown;
 mod telemetry;

@@ -1,0 +1,306 @@
+//! The OpenAPI 3.1 description of the HTTP/JSON face, generated from the same
+//! contract and bindings as the routes: every path, the proto3 JSON schema of
+//! every message, the bearer scheme and the `google.rpc.Status` error shape.
+//! `build.rs` writes it for `GET /openapi.json`; the repository keeps a copy
+//! (`openapi.json`) that a test holds equal to it.
+use std::collections::BTreeMap;
+
+use prost_reflect::{
+    DescriptorPool, EnumDescriptor, FieldDescriptor, FileDescriptor, Kind, MessageDescriptor,
+};
+use serde_json::{Map, Value, json};
+
+use crate::catalogue::{Entry, Segment};
+
+/// The document, as pretty JSON with a final newline.
+pub fn render(pool: &DescriptorPool, entries: &[Entry]) -> String {
+    let mut schemas = Schemas::default();
+    let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    for entry in entries {
+        let service = pool
+            .get_service_by_name(&entry.service)
+            .expect("catalogued service");
+        let method = service
+            .methods()
+            .find(|m| m.name() == entry.name)
+            .expect("catalogued method");
+        let input = method.input();
+        let bound: Vec<&str> = entry
+            .http
+            .segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Field(f) => Some(f.as_str()),
+                Segment::Literal(_) => None,
+            })
+            .collect();
+        let mut parameters: Vec<Value> = bound
+            .iter()
+            .map(|f| {
+                let field = input.get_field_by_name(f).expect("build-checked");
+                json!({
+                    "name": field.json_name(), "in": "path", "required": true,
+                    "schema": {"type": "string"},
+                    "description": comment_of(&field.parent_file(), field.path()),
+                })
+            })
+            .collect();
+        let mut operation = Map::new();
+        if entry.http.body {
+            let body = schemas.message_inline(&input, &bound);
+            operation.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"application/json": {"schema": body}}}),
+            );
+        } else {
+            for field in input.fields().filter(|f| !bound.contains(&f.name())) {
+                parameters.push(json!({
+                    "name": field.json_name(), "in": "query", "required": false,
+                    "schema": schemas.field(&field),
+                    "description": comment_of(&field.parent_file(), field.path()),
+                }));
+            }
+        }
+        let comment = comment_of(&method.parent_file(), method.path());
+        operation.insert(
+            "operationId".into(),
+            json!(format!("{}_{}", service.name(), entry.name)),
+        );
+        operation.insert("tags".into(), json!([service.name()]));
+        operation.insert("summary".into(), json!(summary(&entry.name, &comment)));
+        if !comment.is_empty() {
+            operation.insert("description".into(), json!(comment));
+        }
+        if !parameters.is_empty() {
+            operation.insert("parameters".into(), Value::Array(parameters));
+        }
+        let output = schemas.message_ref(&method.output());
+        operation.insert(
+            "responses".into(),
+            json!({
+                "200": {"description": "OK", "content": {"application/json": {"schema": output}}},
+                "4XX": {"$ref": "#/components/responses/Error"},
+                "5XX": {"$ref": "#/components/responses/Error"},
+            }),
+        );
+        if entry.access == "Public" {
+            operation.insert("security".into(), json!([]));
+        }
+        let path = entry
+            .http
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(l) => l.clone(),
+                Segment::Field(f) => format!(
+                    "{{{}}}",
+                    input.get_field_by_name(f).expect("checked").json_name()
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let custom = entry
+            .http
+            .custom
+            .as_ref()
+            .map(|c| format!(":{c}"))
+            .unwrap_or_default();
+        paths
+            .entry(format!("/{path}{custom}"))
+            .or_default()
+            .insert(entry.http.verb.to_lowercase(), Value::Object(operation));
+    }
+    let tags: Vec<Value> = entries
+        .iter()
+        .map(|e| e.service.as_str())
+        .fold(Vec::<&str>::new(), |mut seen, s| {
+            if !seen.contains(&s) {
+                seen.push(s);
+            }
+            seen
+        })
+        .into_iter()
+        .map(|name| {
+            let service = pool.get_service_by_name(name).expect("catalogued");
+            json!({
+                "name": service.name(),
+                "description": comment_of(&service.parent_file(), service.path()),
+            })
+        })
+        .collect();
+    let mut components = schemas.0;
+    components.insert("Status".into(), status_schema());
+    let document = json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Theatre API",
+            "version": "v1",
+            "description": "Cinema seat booking. The HTTP/JSON face of the gRPC contract in proto/ \
+                (package theatre.v1): each operation is one RPC, bound by its google.api.http \
+                annotation; bodies and responses follow the proto3 JSON mapping.",
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "servers": [{"url": "http://127.0.0.1:50051", "description": "the default THEATRE_ADDR"}],
+        "tags": tags,
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http", "scheme": "bearer", "bearerFormat": "PASETO v4.public",
+                    "description": "The accessToken that POST /auth/login returns.",
+                },
+            },
+            "responses": {
+                "Error": {
+                    "description": "The call failed: a google.rpc.Status, with the details a \
+                        gRPC client gets (BadRequest, PreconditionFailure, RetryInfo).",
+                    "headers": {
+                        "Retry-After": {
+                            "description": "Seconds to wait before retrying (429 and 503).",
+                            "schema": {"type": "integer"},
+                        },
+                    },
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}},
+                },
+            },
+            "schemas": components,
+        },
+    });
+    let mut out = serde_json::to_string_pretty(&document).expect("JSON");
+    out.push('\n');
+    out
+}
+
+/// The first sentence of a comment, or the method name.
+fn summary(name: &str, comment: &str) -> String {
+    let first = comment
+        .split(". ")
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('.');
+    if first.is_empty() || first.len() > 100 {
+        name.to_owned()
+    } else {
+        first.replace('\n', " ")
+    }
+}
+
+/// The leading comment of the element at `path` of `file`.
+fn comment_of(file: &FileDescriptor, path: &[i32]) -> String {
+    file.file_descriptor_proto()
+        .source_code_info
+        .as_ref()
+        .and_then(|info| info.location.iter().find(|l| l.path == path))
+        .and_then(|l| l.leading_comments.as_deref())
+        .map(|c| {
+            c.lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// The component schemas, filled as messages and enums are met.
+#[derive(Default)]
+struct Schemas(Map<String, Value>);
+
+impl Schemas {
+    fn message_ref(&mut self, message: &MessageDescriptor) -> Value {
+        if message.full_name() == "google.protobuf.Timestamp" {
+            return json!({"type": "string", "format": "date-time"});
+        }
+        let name = message.name().to_owned();
+        if !self.0.contains_key(&name) {
+            self.0.insert(name.clone(), Value::Null);
+            let schema = self.message_inline(message, &[]);
+            self.0.insert(name.clone(), schema);
+        }
+        json!({"$ref": format!("#/components/schemas/{name}")})
+    }
+
+    fn message_inline(&mut self, message: &MessageDescriptor, skip: &[&str]) -> Value {
+        let mut properties = Map::new();
+        for field in message.fields().filter(|f| !skip.contains(&f.name())) {
+            let mut schema = self.field(&field);
+            let comment = comment_of(&field.parent_file(), field.path());
+            if let (Some(object), false) = (schema.as_object_mut(), comment.is_empty()) {
+                if object.contains_key("$ref") {
+                    schema = json!({"allOf": [schema], "description": comment});
+                } else {
+                    object.insert("description".into(), json!(comment));
+                }
+            }
+            properties.insert(field.json_name().to_owned(), schema);
+        }
+        let mut schema = json!({"type": "object", "properties": properties});
+        let comment = comment_of(&message.parent_file(), message.path());
+        if !comment.is_empty() {
+            schema["description"] = json!(comment);
+        }
+        schema
+    }
+
+    fn field(&mut self, field: &FieldDescriptor) -> Value {
+        let item = match field.kind() {
+            Kind::String => json!({"type": "string"}),
+            Kind::Bytes => json!({"type": "string", "format": "byte"}),
+            Kind::Bool => json!({"type": "boolean"}),
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+                json!({"type": "integer", "format": "int32"})
+            }
+            Kind::Uint32 | Kind::Fixed32 => {
+                json!({"type": "integer", "format": "int64", "minimum": 0})
+            }
+            // proto3 JSON writes 64-bit integers as strings and reads both.
+            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => {
+                json!({"type": "string", "format": "int64"})
+            }
+            Kind::Float | Kind::Double => json!({"type": "number"}),
+            Kind::Enum(e) => self.enum_ref(&e),
+            Kind::Message(m) => self.message_ref(&m),
+        };
+        if field.is_list() {
+            json!({"type": "array", "items": item})
+        } else {
+            item
+        }
+    }
+
+    fn enum_ref(&mut self, e: &EnumDescriptor) -> Value {
+        let name = e.name().to_owned();
+        let values: Vec<String> = e.values().map(|v| v.name().to_owned()).collect();
+        self.0.entry(name.clone()).or_insert_with(|| {
+            json!({
+                "type": "string", "enum": values,
+                "description": comment_of(&e.parent_file(), e.path()),
+            })
+        });
+        json!({"$ref": format!("#/components/schemas/{name}")})
+    }
+}
+
+fn status_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "google.rpc.Status: the gRPC code, a message for people, and typed details.",
+        "properties": {
+            "code": {"type": "integer", "format": "int32", "description": "The gRPC status code (google.rpc.Code)."},
+            "message": {"type": "string"},
+            "details": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "description": "A google.protobuf.Any: @type names the detail, such as type.googleapis.com/google.rpc.BadRequest.",
+                    "properties": {"@type": {"type": "string"}},
+                    "required": ["@type"],
+                    "additionalProperties": true,
+                },
+            },
+        },
+        "required": ["code", "message"],
+    })
+}
