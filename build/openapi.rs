@@ -17,108 +17,115 @@ pub fn render(pool: &DescriptorPool, entries: &[Entry]) -> String {
     let mut schemas = Schemas::default();
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     for entry in entries {
-        let service = pool
-            .get_service_by_name(&entry.service)
-            .expect("catalogued service");
-        let method = service
-            .methods()
-            .find(|m| m.name() == entry.name)
-            .expect("catalogued method");
-        let input = method.input();
-        let bound: Vec<&str> = entry
-            .http
-            .segments
-            .iter()
-            .filter_map(|s| match s {
-                Segment::Field(f) => Some(f.as_str()),
-                Segment::Literal(_) => None,
-            })
-            .collect();
-        let mut parameters: Vec<Value> = bound
-            .iter()
-            .map(|f| {
-                let field = input.get_field_by_name(f).expect("build-checked");
-                json!({
-                    "name": field.json_name(), "in": "path", "required": true,
-                    "schema": {"type": "string"},
-                    "description": comment_of(&field.parent_file(), field.path()),
-                })
-            })
-            .collect();
-        let mut operation = Map::new();
-        if entry.http.body {
-            let body = schemas.message_inline(&input, &bound);
-            operation.insert(
-                "requestBody".into(),
-                json!({"required": true, "content": {"application/json": {"schema": body}}}),
-            );
-        } else {
-            for field in input.fields().filter(|f| !bound.contains(&f.name())) {
-                parameters.push(json!({
-                    "name": field.json_name(), "in": "query", "required": false,
-                    "schema": schemas.field(&field),
-                    "description": comment_of(&field.parent_file(), field.path()),
-                }));
-            }
-        }
-        let comment = comment_of(&method.parent_file(), method.path());
-        operation.insert(
-            "operationId".into(),
-            json!(format!("{}_{}", service.name(), entry.name)),
-        );
-        operation.insert("tags".into(), json!([service.name()]));
-        operation.insert("summary".into(), json!(summary(&entry.name, &comment)));
-        if !comment.is_empty() {
-            operation.insert("description".into(), json!(comment));
-        }
-        if !parameters.is_empty() {
-            operation.insert("parameters".into(), Value::Array(parameters));
-        }
-        let output = schemas.message_ref(&method.output());
-        operation.insert(
-            "responses".into(),
-            json!({
-                "200": {"description": "OK", "content": {"application/json": {"schema": output}}},
-                "4XX": {"$ref": "#/components/responses/Error"},
-                "5XX": {"$ref": "#/components/responses/Error"},
-            }),
-        );
-        if entry.access == "Public" {
-            operation.insert("security".into(), json!([]));
-        }
-        let path = entry
-            .http
-            .segments
-            .iter()
-            .map(|s| match s {
-                Segment::Literal(l) => l.clone(),
-                Segment::Field(f) => format!(
-                    "{{{}}}",
-                    input.get_field_by_name(f).expect("checked").json_name()
-                ),
-            })
-            .collect::<Vec<_>>()
-            .join("/");
-        let custom = entry
-            .http
-            .custom
-            .as_ref()
-            .map(|c| format!(":{c}"))
-            .unwrap_or_default();
+        let (path, operation) = operation(pool, entry, &mut schemas);
         paths
-            .entry(format!("/{path}{custom}"))
+            .entry(path)
             .or_default()
-            .insert(entry.http.verb.to_lowercase(), Value::Object(operation));
+            .insert(entry.http.verb.to_lowercase(), operation);
     }
-    let tags: Vec<Value> = entries
+    let mut components = schemas.0;
+    components.insert("Status".into(), status_schema());
+    let mut out = serde_json::to_string_pretty(&document(tags(pool, entries), paths, components))
+        .expect("JSON");
+    out.push('\n');
+    out
+}
+
+/// One RPC as an OpenAPI operation, with the path it is served at (path
+/// variables by their JSON names, as the specification writes `{movieId}`).
+fn operation(pool: &DescriptorPool, entry: &Entry, schemas: &mut Schemas) -> (String, Value) {
+    let service = pool
+        .get_service_by_name(&entry.service)
+        .expect("catalogued service");
+    let method = service
+        .methods()
+        .find(|m| m.name() == entry.name)
+        .expect("catalogued method");
+    let input = method.input();
+    let field = |name: &str| input.get_field_by_name(name).expect("build-checked");
+    let bound: Vec<&str> = entry
+        .http
+        .segments
         .iter()
-        .map(|e| e.service.as_str())
-        .fold(Vec::<&str>::new(), |mut seen, s| {
-            if !seen.contains(&s) {
-                seen.push(s);
-            }
-            seen
+        .filter_map(|s| match s {
+            Segment::Field(f) => Some(f.as_str()),
+            Segment::Literal(_) => None,
         })
+        .collect();
+    let parameter = |field: &FieldDescriptor, place: &str, schema: Value| {
+        json!({
+            "name": field.json_name(), "in": place, "required": place == "path",
+            "schema": schema,
+            "description": comment_of(&field.parent_file(), field.path()),
+        })
+    };
+    let mut parameters: Vec<Value> = bound
+        .iter()
+        .map(|f| parameter(&field(f), "path", json!({"type": "string"})))
+        .collect();
+    let mut operation = Map::new();
+    if entry.http.body {
+        let body = schemas.message_inline(&input, &bound);
+        operation.insert(
+            "requestBody".into(),
+            json!({"required": true, "content": {"application/json": {"schema": body}}}),
+        );
+    } else {
+        for f in input.fields().filter(|f| !bound.contains(&f.name())) {
+            parameters.push(parameter(&f, "query", schemas.field(&f)));
+        }
+    }
+    let comment = comment_of(&method.parent_file(), method.path());
+    operation.insert(
+        "operationId".into(),
+        json!(format!("{}_{}", service.name(), entry.name)),
+    );
+    operation.insert("tags".into(), json!([service.name()]));
+    operation.insert("summary".into(), json!(summary(&entry.name, &comment)));
+    if !comment.is_empty() {
+        operation.insert("description".into(), json!(comment));
+    }
+    if !parameters.is_empty() {
+        operation.insert("parameters".into(), Value::Array(parameters));
+    }
+    let output = schemas.message_ref(&method.output());
+    operation.insert(
+        "responses".into(),
+        json!({
+            "200": {"description": "OK", "content": {"application/json": {"schema": output}}},
+            "4XX": {"$ref": "#/components/responses/Error"},
+            "5XX": {"$ref": "#/components/responses/Error"},
+        }),
+    );
+    if entry.access == "Public" {
+        operation.insert("security".into(), json!([]));
+    }
+    let segments: Vec<String> = entry
+        .http
+        .segments
+        .iter()
+        .map(|s| match s {
+            Segment::Literal(l) => l.clone(),
+            Segment::Field(f) => format!("{{{}}}", field(f).json_name()),
+        })
+        .collect();
+    let custom = entry
+        .http
+        .custom
+        .as_ref()
+        .map(|c| format!(":{c}"))
+        .unwrap_or_default();
+    (
+        format!("/{}{custom}", segments.join("/")),
+        Value::Object(operation),
+    )
+}
+
+/// A tag per service, in contract order, described by the service's comment.
+fn tags(pool: &DescriptorPool, entries: &[Entry]) -> Vec<Value> {
+    let mut names: Vec<&str> = entries.iter().map(|e| e.service.as_str()).collect();
+    names.dedup();
+    names
         .into_iter()
         .map(|name| {
             let service = pool.get_service_by_name(name).expect("catalogued");
@@ -127,10 +134,15 @@ pub fn render(pool: &DescriptorPool, entries: &[Entry]) -> String {
                 "description": comment_of(&service.parent_file(), service.path()),
             })
         })
-        .collect();
-    let mut components = schemas.0;
-    components.insert("Status".into(), status_schema());
-    let document = json!({
+        .collect()
+}
+
+fn document(
+    tags: Vec<Value>,
+    paths: BTreeMap<String, Map<String, Value>>,
+    schemas: Map<String, Value>,
+) -> Value {
+    json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Theatre API",
@@ -164,12 +176,9 @@ pub fn render(pool: &DescriptorPool, entries: &[Entry]) -> String {
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}},
                 },
             },
-            "schemas": components,
+            "schemas": schemas,
         },
-    });
-    let mut out = serde_json::to_string_pretty(&document).expect("JSON");
-    out.push('\n');
-    out
+    })
 }
 
 /// The first sentence of a comment, or the method name.

@@ -249,14 +249,7 @@ async fn the_booking_flow_runs_over_http_json(backend: Backend) {
     );
 
     let seats = bob.get(&format!("/shows/{show_id}/seats")).await.ok();
-    let booked: Vec<&str> = seats["seats"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["status"] == "SEAT_STATUS_BOOKED")
-        .map(|s| s["seatId"].as_str().unwrap())
-        .collect();
-    assert_eq!(booked, ["A1", "A2"]);
+    assert_eq!(booked_in_json(&seats), ["A1", "A2"]);
 
     let mine = alice.get("/bookings/user").await.ok();
     assert_eq!(mine["bookings"].as_array().unwrap().len(), 1);
@@ -621,4 +614,118 @@ async fn the_openapi_document_is_served_and_matches_the_repository_copy() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overload_deadlines_and_oversized_bodies_keep_their_http_statuses() {
+    let shedding = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.limits.max_in_flight = 1;
+        c.limits.max_queued = 1;
+    })
+    .await;
+    let rest = Rest::anonymous(&shedding);
+    // Each login spends tens of milliseconds in argon2: twelve at once cannot
+    // all fit in one running and one waiting slot.
+    let login = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+    let replies =
+        futures::future::join_all((0..12).map(|_| rest.post("/auth/login", login.clone()))).await;
+    let shed: Vec<&Reply> = replies
+        .iter()
+        .filter(|r| r.status != StatusCode::OK)
+        .collect();
+    assert!(!shed.is_empty() && shed.len() < 12, "{} shed", shed.len());
+    for reply in shed {
+        reply.refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            Code::ResourceExhausted,
+            "capacity",
+        );
+        assert!(
+            reply.headers["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                >= 1
+        );
+    }
+
+    let slow = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.limits.rpc_deadline = std::time::Duration::from_millis(5);
+    })
+    .await;
+    let signup = json!({"email": "slow@theatre.test", "password": PASSWORD, "displayName": "Slow"});
+    Rest::anonymous(&slow)
+        .post("/auth/signup", signup)
+        .await
+        .refused(StatusCode::GATEWAY_TIMEOUT, Code::DeadlineExceeded, "");
+
+    let small = TestApp::spawn_with(Backend::Sqlite, |c| c.limits.max_message_bytes = 4096).await;
+    let (admin, _) = Rest::anonymous(&small)
+        .log_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+    let long = json!({"title": "Long", "description": "x".repeat(10_000), "durationMinutes": 100});
+    admin.post("/movies", long).await.refused(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Code::ResourceExhausted,
+        "4096 bytes",
+    );
+    assert_eq!(small.count(movie::Entity).await, 0);
+}
+
+/// The database refusing connections is the server's fault, not the
+/// client's: 503 with Retry-After, then service again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_outage_is_503_with_retry_after() {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (alice, _) = Rest::anonymous(&app).sign_up("alice").await;
+    alice.get("/movies").await.ok();
+    let (base, name) = app.database_url().rsplit_once('/').unwrap();
+    let pg = sea_orm::Database::connect(format!("{base}/postgres"))
+        .await
+        .unwrap();
+    let set = |allow: bool| {
+        let pg = pg.clone();
+        async move {
+            pg.execute_unprepared(&format!(
+                "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {allow}"
+            ))
+            .await
+            .unwrap();
+            if !allow {
+                pg.execute_unprepared(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                ))
+                .await
+                .unwrap();
+            }
+        }
+    };
+    set(false).await;
+    let mut replies = Vec::new();
+    for _ in 0..3 {
+        replies.push(alice.get("/movies").await);
+    }
+    set(true).await;
+    for reply in &replies {
+        reply.refused(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, "");
+        assert!(
+            reply.headers.contains_key("retry-after"),
+            "{:?}",
+            reply.headers
+        );
+    }
+    let mut recovered = false;
+    for _ in 0..50 {
+        if alice.get("/movies").await.status == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        recovered,
+        "the service answers again once the database is back"
+    );
 }

@@ -529,6 +529,17 @@ pub async fn book(
 }
 
 /// Seat ids the seat map reports as booked.
+/// The booked seat ids of a seat map in proto3 JSON (grpc-web or HTTP/JSON).
+pub fn booked_in_json(seat_map: &serde_json::Value) -> Vec<String> {
+    seat_map["seats"]
+        .as_array()
+        .expect("a seat map")
+        .iter()
+        .filter(|s| s["status"] == "SEAT_STATUS_BOOKED")
+        .map(|s| s["seatId"].as_str().expect("seatId").to_owned())
+        .collect()
+}
+
 pub async fn booked_seats(client: &mut Client, show_id: &str) -> Vec<String> {
     client
         .catalog
