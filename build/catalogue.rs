@@ -50,20 +50,11 @@ pub fn catalogue(pool: &DescriptorPool) -> Result<Vec<Entry>, String> {
     let mut unmapped = Vec::new();
     for service in pool.services().filter(|s| s.package_name() == "theatre.v1") {
         for method in service.methods() {
-            let options = method.options();
-            let rule = options
-                .has_extension(&access)
-                .then(|| options.get_extension(&access).as_enum_number())
-                .flatten();
-            let variant = match rule {
-                Some(1) => "Public",
-                Some(2) => "User",
-                Some(3) => "Admin",
-                _ => {
-                    undeclared.push(method.full_name().to_owned());
-                    continue;
-                }
+            let Some(access) = access_rule(&method, &access) else {
+                undeclared.push(method.full_name().to_owned());
+                continue;
             };
+            let options = method.options();
             let binding = if options.has_extension(&http) {
                 http_binding(&method, &options.get_extension(&http))
             } else {
@@ -73,7 +64,7 @@ pub fn catalogue(pool: &DescriptorPool) -> Result<Vec<Entry>, String> {
                 Ok(http) => entries.push(Entry {
                     service: service.full_name().to_owned(),
                     name: method.name().to_owned(),
-                    access: variant,
+                    access,
                     http,
                 }),
                 Err(why) => unmapped.push(format!("{}: {why}", method.full_name())),
@@ -93,17 +84,40 @@ pub fn catalogue(pool: &DescriptorPool) -> Result<Vec<Entry>, String> {
             unmapped.join("; ")
         ));
     }
-    let mut seen = std::collections::HashSet::new();
-    for e in &entries {
-        if !seen.insert((e.http.verb, e.http.template.clone())) {
-            errors.push(format!("two RPCs bind {} {}", e.http.verb, e.http.template));
-        }
-    }
+    errors.extend(clashes(&entries));
     if errors.is_empty() {
         Ok(entries)
     } else {
         Err(errors.join("\n"))
     }
+}
+
+/// The `crate::methods::Access` variant a method declares, if it does.
+fn access_rule(
+    method: &MethodDescriptor,
+    access: &prost_reflect::ExtensionDescriptor,
+) -> Option<&'static str> {
+    let options = method.options();
+    let rule = options
+        .has_extension(access)
+        .then(|| options.get_extension(access).as_enum_number())
+        .flatten();
+    match rule {
+        Some(1) => Some("Public"),
+        Some(2) => Some("User"),
+        Some(3) => Some("Admin"),
+        _ => None,
+    }
+}
+
+/// Two RPCs bound to one verb and template.
+fn clashes(entries: &[Entry]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    entries
+        .iter()
+        .filter(|e| !seen.insert((e.http.verb, e.http.template.clone())))
+        .map(|e| format!("two RPCs bind {} {}", e.http.verb, e.http.template))
+        .collect()
 }
 
 /// Reads one `HttpRule` (only the parts this contract uses: the five verbs,
