@@ -140,7 +140,10 @@ fn transient_sqlite(code: &str) -> Option<Transient> {
 }
 
 fn transient(err: &DbErr) -> Option<Transient> {
-    if let DbErr::ConnectionAcquire(_) = err {
+    // No connection could be had, whatever the reason the server gave for
+    // refusing one (55000 for a database with ALLOW_CONNECTIONS false, 53300
+    // too many clients, 28P01 a rotated password): never the client's fault.
+    if let DbErr::ConnectionAcquire(_) | DbErr::Conn(_) = err {
         return Some(Transient::Unavailable);
     }
     match sqlx_error(err)? {
@@ -251,5 +254,15 @@ mod tests {
         assert_eq!(transient_sqlite("5"), Some(Transient::Unavailable));
         assert_eq!(transient_sqlite("517"), Some(Transient::Unavailable)); // BUSY_SNAPSHOT
         assert_eq!(transient_sqlite("19"), None); // CONSTRAINT
+    }
+
+    #[test]
+    fn a_connection_that_cannot_be_had_is_unavailable() {
+        let refused = DbErr::Conn(sea_orm::RuntimeErr::Internal(
+            "not accepting connections".into(),
+        ));
+        assert_eq!(transient(&refused), Some(Transient::Unavailable));
+        let query = DbErr::Query(sea_orm::RuntimeErr::Internal("syntax".into()));
+        assert_eq!(transient(&query), None);
     }
 }
