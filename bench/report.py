@@ -136,6 +136,26 @@ def cpu_per_unit(out, all_rounds):
     ]
 
 
+def per_call_lines(out, browse, rest):
+    """The server's CPU per call on each face: what the JSON face costs beyond
+    gRPC, which the throughput ratio hides when the load generator's gRPC
+    client is dearer than its HTTP one."""
+    def micros(name, s):
+        path = out / f"{name}.cpu.json"
+        if not path.exists() or not s["calls"]:
+            return None
+        return 1e6 * json.loads(path.read_text())["server"] / s["calls"]
+
+    grpc, json_face = micros("browse", browse), micros("rest_browse", rest)
+    if not (grpc and json_face):
+        return []
+    return [
+        f"The server's CPU per call: browse (gRPC) {grpc:.0f} µs, rest_browse (HTTP/JSON) "
+        f"{json_face:.0f} µs, {json_face / grpc:.2f} x.",
+        "",
+    ]
+
+
 def mib(out, name):
     path = out / name
     return int(path.read_text()) / 1024 if path.exists() else 0
@@ -238,6 +258,7 @@ def main():
         "| --- | --- | --- | --- | --- | --- |",
         *cpu_rows(out),
         "",
+        *per_call_lines(out, browse, rest),
         *cpu_per_unit(out, all_rounds),
         "Targets (meaningless at smoke load; smoke checks correctness only):" if smoke else "Targets:",
         "",

@@ -24,7 +24,9 @@ use http::{HeaderValue, Request, Response, header};
 use prost_reflect::{DescriptorPool, MessageDescriptor};
 use tonic::{Code, body::Body};
 
-use crate::methods::{self, Method, Route};
+use serde_json::Map;
+
+use crate::methods::{self, Route};
 
 pub use status::http_status;
 
@@ -52,6 +54,10 @@ struct Contract {
 }
 
 impl Contract {
+    fn endpoint(&self, method: &methods::Method) -> &Endpoint {
+        &self.endpoints[method.path]
+    }
+
     fn load(max_body: usize) -> Self {
         // Both sets are compiled into the binary and checked by the tests; a
         // failure here is a build defect, found at start-up, not per call.
@@ -146,26 +152,67 @@ where
         if is_grpc(&request) {
             return Box::pin(self.inner.call(request));
         }
-        // The ready service answers this call; a clone waits for the next one.
-        let inner = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, inner);
         let contract = self.contract.clone();
-        Box::pin(async move { answer(inner, &contract, request).await })
+        let path = request.uri().path().to_owned();
+        let (method, bound) = match methods::route(request.method(), &path) {
+            Route::Method(method, bound) => (method, bound),
+            Route::WrongVerb(verbs) => {
+                let response = status::wrong_verb(&contract, request.method(), &path, verbs);
+                return Box::pin(std::future::ready(Ok(response)));
+            }
+            Route::NotFound => {
+                let response = not_bound(&contract, &request);
+                return Box::pin(std::future::ready(Ok(response)));
+            }
+        };
+        let (parts, body) = request.into_parts();
+        if !method.http.body {
+            // Nothing to read first: the ready service takes the call now.
+            let endpoint = contract.endpoint(method);
+            let grpc = transcode::grpc_request(endpoint, method, bound, parts, Map::new());
+            return Box::pin(answer(contract, method, grpc.map(|g| self.inner.call(g))));
+        }
+        // The body comes first; the ready service waits for it, and a clone
+        // takes its place for the next call.
+        let bound: Vec<(&'static str, String)> =
+            bound.into_iter().map(|(f, v)| (f, v.to_owned())).collect();
+        let inner = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, inner);
+        Box::pin(async move {
+            let grpc = transcode::body_fields(body, contract.max_body)
+                .await
+                .and_then(|fields| {
+                    let bound = bound.iter().map(|(f, v)| (*f, v.as_str())).collect();
+                    transcode::grpc_request(contract.endpoint(method), method, bound, parts, fields)
+                });
+            let call = grpc.map(|g| inner.call(g));
+            answer(contract, method, call).await
+        })
     }
 }
 
-/// Answers one non-gRPC request: the OpenAPI document, a bound RPC, or a
-/// `google.rpc.Status` saying why not.
-async fn answer<S>(
-    inner: S,
-    contract: &Contract,
-    request: Request<Body>,
-) -> Result<Response<Body>, S::Error>
+/// The JSON answer to a transcoded call, or to the refusal that stopped it
+/// before it was made.
+async fn answer<F, E>(
+    contract: Arc<Contract>,
+    method: &'static methods::Method,
+    call: Result<F, status::Refusal>,
+) -> Result<Response<Body>, E>
 where
-    S: tower::Service<Request<Body>, Response = Response<Body>>,
+    F: std::future::Future<Output = Result<Response<Body>, E>>,
 {
-    let path = request.uri().path().to_owned();
-    if path == "/openapi.json" && request.method() == http::Method::GET {
+    match call {
+        Ok(call) => {
+            let response = call.await?;
+            Ok(transcode::json_response(&contract, contract.endpoint(method), response).await)
+        }
+        Err(refusal) => Ok(refusal.into_response(&contract)),
+    }
+}
+
+/// A path no RPC is bound to: the OpenAPI document, or NOT_FOUND.
+fn not_bound(contract: &Contract, request: &Request<Body>) -> Response<Body> {
+    if request.uri().path() == "/openapi.json" && request.method() == http::Method::GET {
         let mut response = Response::new(Body::new(http_body_util::Full::new(
             bytes::Bytes::from_static(OPENAPI.as_bytes()),
         )));
@@ -173,39 +220,15 @@ where
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        return Ok(response);
+        return response;
     }
-    match methods::route(request.method(), &path) {
-        Route::Method(method, bound) => {
-            let bound: Vec<(&'static str, String)> =
-                bound.into_iter().map(|(f, v)| (f, v.to_owned())).collect();
-            call(inner, contract, method, bound, request).await
-        }
-        Route::WrongVerb(verbs) => Ok(status::wrong_verb(contract, request.method(), &path, verbs)),
-        Route::NotFound => Ok(status::Refusal::new(
-            Code::NotFound,
-            format!("no API method at {} {path}", request.method()),
-        )
-        .into_response(contract)),
-    }
-}
-
-/// Transcodes the request, calls the gRPC stack, transcodes its answer.
-async fn call<S>(
-    mut inner: S,
-    contract: &Contract,
-    method: &'static Method,
-    bound: Vec<(&'static str, String)>,
-    request: Request<Body>,
-) -> Result<Response<Body>, S::Error>
-where
-    S: tower::Service<Request<Body>, Response = Response<Body>>,
-{
-    let endpoint = &contract.endpoints[method.path];
-    let grpc = match transcode::grpc_request(contract, endpoint, method, bound, request).await {
-        Ok(grpc) => grpc,
-        Err(refusal) => return Ok(refusal.into_response(contract)),
-    };
-    let response = inner.call(grpc).await?;
-    Ok(transcode::json_response(contract, endpoint, response).await)
+    status::Refusal::new(
+        Code::NotFound,
+        format!(
+            "no API method at {} {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+    .into_response(contract)
 }
