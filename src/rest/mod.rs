@@ -140,9 +140,7 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Response<Body>, S::Error>> + Send + 'static>,
-    >;
+    type Future = JsonFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -150,7 +148,9 @@ where
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         if is_grpc(&request) {
-            return Box::pin(self.inner.call(request));
+            return JsonFuture::Grpc {
+                call: self.inner.call(request),
+            };
         }
         let contract = self.contract.clone();
         let path = request.uri().path().to_owned();
@@ -158,11 +158,11 @@ where
             Route::Method(method, bound) => (method, bound),
             Route::WrongVerb(verbs) => {
                 let response = status::wrong_verb(&contract, request.method(), &path, verbs);
-                return Box::pin(std::future::ready(Ok(response)));
+                return JsonFuture::json(std::future::ready(Ok(response)));
             }
             Route::NotFound => {
                 let response = not_bound(&contract, &request);
-                return Box::pin(std::future::ready(Ok(response)));
+                return JsonFuture::json(std::future::ready(Ok(response)));
             }
         };
         let (parts, body) = request.into_parts();
@@ -170,7 +170,7 @@ where
             // Nothing to read first: the ready service takes the call now.
             let endpoint = contract.endpoint(method);
             let grpc = transcode::grpc_request(endpoint, method, bound, parts, Map::new());
-            return Box::pin(answer(contract, method, grpc.map(|g| self.inner.call(g))));
+            return JsonFuture::json(answer(contract, method, grpc.map(|g| self.inner.call(g))));
         }
         // The body comes first; the ready service waits for it, and a clone
         // takes its place for the next call.
@@ -178,7 +178,7 @@ where
             bound.into_iter().map(|(f, v)| (f, v.to_owned())).collect();
         let inner = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, inner);
-        Box::pin(async move {
+        JsonFuture::json(async move {
             let grpc = transcode::body_fields(body, contract.max_body)
                 .await
                 .and_then(|fields| {
@@ -188,6 +188,46 @@ where
             let call = grpc.map(|g| inner.call(g));
             answer(contract, method, call).await
         })
+    }
+}
+
+type Boxed<E> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response<Body>, E>> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// A gRPC call passes through as the inner future itself: the JSON face
+    /// costs gRPC and grpc-web calls one header check, no allocation.
+    #[project = JsonFutureProj]
+    pub enum JsonFuture<F, E> {
+        Grpc { #[pin] call: F },
+        Json { call: Boxed<E> },
+    }
+}
+
+impl<F, E> JsonFuture<F, E>
+where
+    F: std::future::Future<Output = Result<Response<Body>, E>>,
+{
+    fn json(
+        call: impl std::future::Future<Output = Result<Response<Body>, E>> + Send + 'static,
+    ) -> Self {
+        JsonFuture::Json {
+            call: Box::pin(call),
+        }
+    }
+}
+
+impl<F, E> std::future::Future for JsonFuture<F, E>
+where
+    F: std::future::Future<Output = Result<Response<Body>, E>>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            JsonFutureProj::Grpc { call } => call.poll(cx),
+            JsonFutureProj::Json { call } => call.as_mut().poll(cx),
+        }
     }
 }
 
