@@ -17,7 +17,7 @@ pub struct Entry {
 /// An RPC's `google.api.http` rule, checked against the request message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpBinding {
-    /// `Get`, `Post`, `Patch`, `Put` or `Delete` (`crate::methods::Verb`).
+    /// `GET`, `POST`, `PATCH`, `PUT` or `DELETE` (an `http::Method` constant).
     pub verb: &'static str,
     /// The path template as written, such as `/bookings/{booking_id}:cancel`.
     pub template: String,
@@ -136,11 +136,11 @@ fn http_binding(
             .unwrap_or_default()
     };
     let verbs = [
-        ("get", "Get"),
-        ("post", "Post"),
-        ("patch", "Patch"),
-        ("put", "Put"),
-        ("delete", "Delete"),
+        ("get", "GET"),
+        ("post", "POST"),
+        ("patch", "PATCH"),
+        ("put", "PUT"),
+        ("delete", "DELETE"),
     ];
     let (template, verb) = verbs
         .iter()
@@ -155,7 +155,7 @@ fn http_binding(
         "*" => true,
         other => return Err(format!("body must be empty or \"*\", not {other:?}")),
     };
-    if body == (verb == "Get" || verb == "Delete") {
+    if body == (verb == "GET" || verb == "DELETE") {
         return Err(format!(
             "{verb} must {}have a body",
             if body { "not " } else { "" }
@@ -222,7 +222,7 @@ pub fn render(entries: &[Entry]) -> String {
             .collect();
         out.push_str(&format!(
             "    Method {{ path: \"/{service}/{name}\", service: \"{service}\", name: \"{name}\", \
-             access: Access::{access}, http: HttpBinding {{ verb: Verb::{verb}, template: {template:?}, \
+             access: Access::{access}, http: HttpBinding {{ verb: http::Method::{verb}, template: {template:?}, \
              segments: &[{segments}], custom: {custom:?}, body: {body} }} }},\n",
             service = e.service,
             name = e.name,

@@ -17,7 +17,7 @@ pub enum Access {
 }
 
 /// One RPC of the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Method {
     /// The request path, `/theatre.v1.Service/Method`.
     pub path: &'static str,
@@ -26,39 +26,6 @@ pub struct Method {
     pub name: &'static str,
     pub access: Access,
     pub http: HttpBinding,
-}
-
-/// The HTTP verbs a binding may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verb {
-    Get,
-    Post,
-    Patch,
-    Put,
-    Delete,
-}
-
-impl Verb {
-    pub fn of(method: &http::Method) -> Option<Self> {
-        Some(match *method {
-            http::Method::GET => Verb::Get,
-            http::Method::POST => Verb::Post,
-            http::Method::PATCH => Verb::Patch,
-            http::Method::PUT => Verb::Put,
-            http::Method::DELETE => Verb::Delete,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verb::Get => "GET",
-            Verb::Post => "POST",
-            Verb::Patch => "PATCH",
-            Verb::Put => "PUT",
-            Verb::Delete => "DELETE",
-        }
-    }
 }
 
 /// One segment of a binding's path template.
@@ -70,9 +37,9 @@ pub enum Segment {
 }
 
 /// A method's `google.api.http` rule (AIP-127), checked by the build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpBinding {
-    pub verb: Verb,
+    pub verb: http::Method,
     /// As written in the contract, such as `/bookings/{booking_id}:cancel`.
     pub template: &'static str,
     pub segments: &'static [Segment],
@@ -118,7 +85,7 @@ impl HttpBinding {
 pub enum Route<'p> {
     Method(&'static Method, Vec<(&'static str, &'p str)>),
     /// The path is bound, but not with this verb.
-    WrongVerb(Vec<Verb>),
+    WrongVerb(Vec<&'static http::Method>),
     NotFound,
 }
 
@@ -130,8 +97,8 @@ pub fn route<'p>(verb: &http::Method, path: &'p str) -> Route<'p> {
     let mut verbs = Vec::new();
     let mut best: Option<(&'static Method, Vec<(&'static str, &'p str)>)> = None;
     for (method, bound) in fitting {
-        if Verb::of(verb) != Some(method.http.verb) {
-            verbs.push(method.http.verb);
+        if *verb != method.http.verb {
+            verbs.push(&method.http.verb);
             continue;
         }
         if best

@@ -10,7 +10,6 @@ use tonic::{Code, Status, body::Body};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::Contract;
-use crate::methods::Verb;
 
 /// The HTTP status for a gRPC code.
 ///
@@ -148,7 +147,7 @@ pub(super) fn wrong_verb(
     contract: &Contract,
     verb: &http::Method,
     path: &str,
-    mut verbs: Vec<Verb>,
+    mut verbs: Vec<&'static http::Method>,
 ) -> Response<Body> {
     verbs.dedup();
     let allow: Vec<&str> = verbs.iter().map(|v| v.as_str()).collect();

@@ -124,12 +124,12 @@ fn an_rpc_without_a_valid_http_binding_fails_the_build() {
             r#"get: "/things/{colour}""#,
             "binds colour, which Thing lacks",
         ),
-        (r#"get: "/things" body: "*""#, "Get must not have a body"),
-        (r#"post: "/things""#, "Post must have a body"),
+        (r#"get: "/things" body: "*""#, "GET must not have a body"),
+        (r#"post: "/things""#, "POST must have a body"),
         (r#"get: "things""#, "does not start with /"),
         (
             r#"get: "/things/{thing_id}""#,
-            "two RPCs bind Get /things/{thing_id}",
+            "two RPCs bind GET /things/{thing_id}",
         ),
     ];
     for (rule, why) in misbound {
