@@ -18,7 +18,7 @@ use super::Contract;
 /// (the seat is taken, the show has started, the booking is already
 /// cancelled), which is what 409 says; 400 would tell the client to fix a
 /// request that was well formed.
-pub fn http_status(code: Code) -> StatusCode {
+fn http_status(code: Code) -> StatusCode {
     match code {
         Code::Ok => StatusCode::OK,
         Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
