@@ -94,7 +94,7 @@ fn is_local_origin(origin: &http::HeaderValue) -> bool {
 }
 
 /// CORS for browsers, for grpc-web and the JSON routes alike.
-fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
+fn cors_layer(origins: &CorsOrigins, extra_headers: &[String]) -> CorsLayer {
     let allow = match origins {
         CorsOrigins::None => AllowOrigin::list(Vec::<http::HeaderValue>::new()),
         CorsOrigins::Localhost => AllowOrigin::predicate(|origin, _| is_local_origin(origin)),
@@ -104,6 +104,9 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
         ),
     };
     let header = http::HeaderName::from_static;
+    let extra = extra_headers
+        .iter()
+        .filter_map(|h| http::HeaderName::try_from(h.as_str()).ok());
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([
@@ -114,14 +117,19 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
             http::Method::DELETE,
             http::Method::OPTIONS,
         ])
-        .allow_headers([
-            header("authorization"),
-            header("content-type"),
-            header("x-grpc-web"),
-            header("x-user-agent"),
-            header("grpc-timeout"),
-            header("x-request-id"),
-        ])
+        .allow_headers(
+            [
+                header("authorization"),
+                header("content-type"),
+                header("x-grpc-web"),
+                header("x-user-agent"),
+                header("grpc-timeout"),
+                header("x-request-id"),
+            ]
+            .into_iter()
+            .chain(extra)
+            .collect::<Vec<_>>(),
+        )
         .expose_headers([
             header("grpc-status"),
             header("grpc-message"),
@@ -225,7 +233,7 @@ impl App {
         // through the same layers: request id, trace, metrics, limits, auth.
         let router = Server::builder()
             .accept_http1(true)
-            .layer(cors_layer(&config.cors_origins))
+            .layer(cors_layer(&config.cors_origins, &config.cors_headers))
             .layer(JsonLayer::new(config.limits.max_message_bytes))
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(tower::util::MapRequestLayer::new(
@@ -280,6 +288,13 @@ impl App {
             None => None,
         };
 
+        if config.cors_origins == CorsOrigins::None {
+            tracing::info!(
+                "no browser origin is allowed: browser calls (grpc-web, HTTP/JSON from a page) \
+                 will be refused; set THEATRE_CORS_ORIGINS to the frontends' origins, \
+                 such as https://app.example.com"
+            );
+        }
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));

@@ -19,6 +19,7 @@ pub const SETTINGS: &[&str] = &[
     "THEATRE_ADMIN_EMAIL",
     "THEATRE_ADMIN_PASSWORD",
     "THEATRE_CORS_ORIGINS",
+    "THEATRE_CORS_HEADERS",
     "REDIS_URL",
     "THEATRE_CACHE_PREFIX",
     "THEATRE_CACHE_TIMEOUT_MS",
@@ -132,6 +133,24 @@ impl Config {
             } else {
                 CorsOrigins::List(list)
             };
+        }
+        if let Some(headers) = lookup("THEATRE_CORS_HEADERS") {
+            let list: Vec<String> = headers
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect();
+            if let Some(bad) = list
+                .iter()
+                .find(|h| http::HeaderName::try_from(h.as_str()).is_err())
+            {
+                return Err(ConfigError {
+                    name: "THEATRE_CORS_HEADERS",
+                    value: headers.clone(),
+                    reason: format!("{bad:?} is not a header name"),
+                });
+            }
+            config.cors_headers = list;
         }
         if let Some(url) = lookup("REDIS_URL").filter(|u| !u.is_empty()) {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {

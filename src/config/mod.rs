@@ -139,8 +139,13 @@ pub struct Config {
     pub bootstrap_admin: Option<AdminBootstrap>,
     pub cache: CacheConfig,
     pub kafka: KafkaConfig,
-    /// `THEATRE_CORS_ORIGINS`: comma-separated origins allowed to use grpc-web.
+    /// `THEATRE_CORS_ORIGINS`: comma-separated origins allowed to call from a
+    /// browser (grpc-web and HTTP/JSON).
     pub cors_origins: CorsOrigins,
+    /// `THEATRE_CORS_HEADERS`: request headers browsers may send beyond those
+    /// the protocols need (authorization, content-type, grpc-web's own,
+    /// grpc-timeout, x-request-id); by default the W3C trace context.
+    pub cors_headers: Vec<String>,
     /// `THEATRE_HEALTH_INTERVAL_MS`: how often dependencies are checked for health.
     pub health_interval: Duration,
     /// `THEATRE_HEALTH_TIMEOUT_MS`: how long the database probe may take
@@ -176,6 +181,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             kafka: KafkaConfig::default(),
             cors_origins: CorsOrigins::Localhost,
+            cors_headers: vec!["traceparent".into(), "tracestate".into()],
             health_interval: Duration::from_secs(2),
             health_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),

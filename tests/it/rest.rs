@@ -542,6 +542,7 @@ async fn json_calls_share_the_rpcs_metrics_and_request_ids() {
 async fn browsers_may_call_the_json_routes_from_allowed_origins() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
         c.cors_origins = theatre::config::CorsOrigins::List(vec!["https://box.example".into()]);
+        c.cors_headers.push("x-tenant".into());
     })
     .await;
     let rest = Rest::anonymous(&app);
@@ -552,11 +553,17 @@ async fn browsers_may_call_the_json_routes_from_allowed_origins() {
             .header("access-control-request-method", "DELETE")
             .header(
                 "access-control-request-headers",
-                "authorization,content-type",
+                "authorization,content-type,traceparent,x-tenant",
             )
             .send()
     };
     let allowed = preflight("https://box.example").await.unwrap();
+    let headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
+    for wanted in ["authorization", "traceparent", "tracestate", "x-tenant"] {
+        assert!(headers.contains(wanted), "{wanted} not in {headers}");
+    }
     assert_eq!(
         allowed.headers()["access-control-allow-origin"],
         "https://box.example"

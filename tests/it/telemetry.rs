@@ -131,3 +131,23 @@ async fn rpcs_are_traced_with_request_ids_and_no_secrets_are_logged() {
         assert!(!text.contains(secret), "a log line contains {secret:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_start_up_log_says_when_browsers_will_be_refused() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+    let _open = TestApp::spawn(Backend::Sqlite).await;
+    assert!(!logs.text().contains("no browser origin is allowed"));
+    let _closed = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.cors_origins = theatre::config::CorsOrigins::None;
+    })
+    .await;
+    let text = logs.text();
+    assert!(text.contains("no browser origin is allowed"), "{text}");
+    assert!(text.contains("THEATRE_CORS_ORIGINS"), "{text}");
+}

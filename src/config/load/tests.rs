@@ -90,6 +90,24 @@ fn cors_defaults_to_localhost_only_in_the_embedded_setup() {
 }
 
 #[test]
+fn browsers_may_send_the_trace_context_and_the_headers_configured() {
+    assert_eq!(
+        config(&[]).unwrap().cors_headers,
+        ["traceparent", "tracestate"]
+    );
+    let custom = config(&[("THEATRE_CORS_HEADERS", "X-Tenant, traceparent")]).unwrap();
+    assert_eq!(custom.cors_headers, ["x-tenant", "traceparent"]);
+    assert!(
+        config(&[("THEATRE_CORS_HEADERS", "")])
+            .unwrap()
+            .cors_headers
+            .is_empty()
+    );
+    let err = config(&[("THEATRE_CORS_HEADERS", "bad header")]).unwrap_err();
+    assert_eq!(err.name, "THEATRE_CORS_HEADERS");
+}
+
+#[test]
 fn url_passwords_are_redacted() {
     assert_eq!(
         redact_url_password("postgres://app:s3cret@db:5432/theatre"),
