@@ -18,6 +18,7 @@ pub mod ids;
 pub mod limits;
 pub mod methods;
 pub mod metrics;
+pub mod page;
 pub mod rest;
 pub mod server;
 pub mod store;

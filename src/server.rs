@@ -37,6 +37,7 @@ use crate::{
         exporter::{Exporter, MetricsServer},
         rpc::RpcMetricsLayer,
     },
+    page::Pages,
     proto::{
         self, auth_service_server::AuthServiceServer, booking_service_server::BookingServiceServer,
         catalog_service_server::CatalogServiceServer,
@@ -145,6 +146,7 @@ struct Deps {
     store: Store,
     clock: Arc<dyn Clock>,
     metrics: Metrics,
+    pages: Pages,
 }
 
 /// The three `theatre.v1` services, each refusing messages over the size limit.
@@ -154,6 +156,7 @@ fn theatre_services(config: &Config, deps: Deps, tokens: Arc<TokenIssuer>) -> Ro
         store,
         clock,
         metrics,
+        pages,
     } = deps;
     let auth = AuthApi::new(
         store.clone(),
@@ -162,8 +165,8 @@ fn theatre_services(config: &Config, deps: Deps, tokens: Arc<TokenIssuer>) -> Ro
         (config.login_throttle, config.signup_throttle),
         metrics.clone(),
     );
-    let catalog = CatalogApi::new(store.clone(), config.shows);
-    let booking = BookingApi::new(store, metrics);
+    let catalog = CatalogApi::new(store.clone(), config.shows, pages.clone());
+    let booking = BookingApi::new(store, metrics, pages);
     Routes::new(AuthServiceServer::new(auth).max_decoding_message_size(max_message))
         .add_service(CatalogServiceServer::new(catalog).max_decoding_message_size(max_message))
         .add_service(BookingServiceServer::new(booking).max_decoding_message_size(max_message))
@@ -221,6 +224,7 @@ impl App {
             store,
             clock: clock.clone(),
             metrics: metrics.clone(),
+            pages: Pages::from_secret(tokens.secret_bytes()),
         };
         let routes = theatre_services(&config, deps, tokens.clone())
             .add_service(health_service)

@@ -139,6 +139,11 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 impl TokenIssuer {
+    /// The key page tokens are derived from (`page::Pages::from_secret`).
+    pub fn secret_bytes(&self) -> &[u8] {
+        self.secret.as_bytes()
+    }
+
     pub fn new(secret: AsymmetricSecretKey<V4>, ttl: Duration, clock: Arc<dyn Clock>) -> Self {
         let public = AsymmetricPublicKey::<V4>::try_from(&secret)
             .expect("an Ed25519 secret key always has a public key");

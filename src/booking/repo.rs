@@ -6,6 +6,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
+use uuid::Uuid;
 
 use crate::{
     domain::{BookingCancelled, Event},
@@ -15,20 +16,28 @@ use crate::{
     },
     error::{AppError, AppResult},
     ids::{BookingId, ShowId, UserId},
+    page::PageRequest,
     store::Tx,
 };
 
 /// The caller's bookings, newest first.
+/// The user's bookings, newest first: by id, a UUIDv7, whose order is the
+/// order they were made in (and unique, so it is the cursor).
 pub async fn list_for_user(
     conn: &impl ConnectionTrait,
     user: UserId,
-) -> AppResult<Vec<booking::Model>> {
-    Ok(booking::Entity::find()
+    page: &PageRequest<Uuid>,
+) -> AppResult<(Vec<booking::Model>, bool)> {
+    let mut query = booking::Entity::find()
         .filter(booking::Column::UserId.eq(user))
-        .order_by_desc(booking::Column::CreatedAt)
-        .order_by_desc(booking::Column::Id)
-        .all(conn)
-        .await?)
+        .order_by_desc(booking::Column::Id);
+    if let Some(after) = page.after {
+        query = query.filter(booking::Column::Id.lt(after));
+    }
+    let mut rows = query.limit(page.size + 1).all(conn).await?;
+    let more = rows.len() as u64 > page.size;
+    rows.truncate(page.size as usize);
+    Ok((rows, more))
 }
 
 /// One of the caller's bookings; another user's booking is NOT_FOUND, not

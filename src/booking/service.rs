@@ -8,6 +8,7 @@ use crate::{
     error::{AppError, AppResult},
     ids::BookingId,
     metrics::Metrics,
+    page::Pages,
     proto::{self, booking_service_server::BookingService},
     store::Store,
 };
@@ -15,6 +16,7 @@ use crate::{
 pub struct BookingApi {
     store: Store,
     metrics: Metrics,
+    pages: Pages,
 }
 
 /// Why a booking was refused, as the `reason` label of `theatre_bookings_failed_total`.
@@ -34,8 +36,12 @@ fn failure_reason(err: &AppError) -> &'static str {
 }
 
 impl BookingApi {
-    pub fn new(store: Store, metrics: Metrics) -> Self {
-        Self { store, metrics }
+    pub fn new(store: Store, metrics: Metrics, pages: Pages) -> Self {
+        Self {
+            store,
+            metrics,
+            pages,
+        }
     }
 
     async fn book(
@@ -76,8 +82,17 @@ impl BookingService for BookingApi {
         request: Request<proto::ListMyBookingsRequest>,
     ) -> Result<Response<proto::ListMyBookingsResponse>, Status> {
         let caller = caller(&request)?;
-        let bookings = repo::list_for_user(self.store.reader(), caller.user_id).await?;
+        let req = request.get_ref();
+        // A token continues this user's listing only.
+        let listing = format!("bookings:{}", caller.user_id);
+        let page = self
+            .pages
+            .request(&listing, req.page_size, &req.page_token)?;
+        let (bookings, more) =
+            repo::list_for_user(self.store.reader(), caller.user_id, &page).await?;
+        let last = bookings.last().map(|b| b.id.0);
         Ok(Response::new(proto::ListMyBookingsResponse {
+            next_page_token: self.pages.next(&listing, last, more),
             bookings: bookings.into_iter().map(Into::into).collect(),
         }))
     }

@@ -13,9 +13,16 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     Movie(MovieId),
-    MoviePage { size: u64, after: Option<Uuid> },
+    MoviePage {
+        size: u64,
+        after: Option<Uuid>,
+    },
     Show(ShowId),
-    ShowList(Option<MovieId>),
+    ShowList {
+        movie: Option<MovieId>,
+        size: u64,
+        after: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+    },
     SeatMap(ShowId),
 }
 
@@ -84,14 +91,14 @@ impl Entry {
         match self {
             Self::Movie(_) | Self::MoviePage { .. } => vec![Generation::Movies],
             Self::Show(id) | Self::SeatMap(id) => vec![Generation::Shows, Generation::SeatsOf(*id)],
-            Self::ShowList(_) => vec![Generation::Shows, Generation::Seats],
+            Self::ShowList { .. } => vec![Generation::Shows, Generation::Seats],
         }
     }
 
     pub fn ttl(&self, config: &CacheConfig) -> Duration {
         match self {
             Self::Movie(_) | Self::MoviePage { .. } => config.movie_ttl,
-            Self::Show(_) | Self::ShowList(_) => config.show_ttl,
+            Self::Show(_) | Self::ShowList { .. } => config.show_ttl,
             Self::SeatMap(_) => config.seat_map_ttl,
         }
     }
@@ -112,9 +119,13 @@ impl Entry {
                 after.map(|a| a.to_string()).unwrap_or_default()
             ),
             Self::Show(id) => format!("show:{id}"),
-            Self::ShowList(movie) => {
-                format!("shows:{}", movie.map(|m| m.to_string()).unwrap_or_default())
-            }
+            Self::ShowList { movie, size, after } => format!(
+                "shows:{}:{size}:{}",
+                movie.map(|m| m.to_string()).unwrap_or_default(),
+                after
+                    .map(|(at, id)| format!("{}.{id}", at.timestamp_micros()))
+                    .unwrap_or_default()
+            ),
             Self::SeatMap(id) => format!("seatmap:{id}"),
         };
         format!("{prefix}v1:{what}:")

@@ -4,12 +4,14 @@ use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
+use uuid::Uuid;
 
-use super::validate::{MoviePatch, NewMovie, NewShow, NewTheatre, PageRequest};
+use super::validate::{MoviePatch, NewMovie, NewShow, NewTheatre};
+use crate::page::PageRequest;
 use crate::{
     booking::repo::cancel_bookings_on_shows,
     domain::{Event, MovieDeleted, RowSummary, ShowDeleted, ShowView},
@@ -169,16 +171,21 @@ pub async fn get_movie(conn: &impl ConnectionTrait, id: MovieId) -> AppResult<mo
 /// A page of movies in id (= creation) order, and whether more follow.
 pub async fn list_movies(
     conn: &impl ConnectionTrait,
-    page: &PageRequest,
+    page: &PageRequest<Uuid>,
 ) -> AppResult<(Vec<movie::Model>, bool)> {
     let mut query = movie::Entity::find().order_by_asc(movie::Column::Id);
     if let Some(after) = page.after {
         query = query.filter(movie::Column::Id.gt(after));
     }
-    let mut movies = query.limit(page.size + 1).all(conn).await?;
-    let more = movies.len() as u64 > page.size;
-    movies.truncate(page.size as usize);
-    Ok((movies, more))
+    page_of(query.limit(page.size + 1).all(conn).await?, page.size)
+}
+
+/// A page of at most `size` rows from the `size + 1` fetched, and whether
+/// more follow it.
+fn page_of<T>(mut rows: Vec<T>, size: u64) -> AppResult<(Vec<T>, bool)> {
+    let more = rows.len() as u64 > size;
+    rows.truncate(size as usize);
+    Ok((rows, more))
 }
 
 pub async fn create_theatre(tx: &mut Tx, new: NewTheatre) -> AppResult<theatre::Model> {
@@ -204,12 +211,26 @@ pub async fn create_theatre(tx: &mut Tx, new: NewTheatre) -> AppResult<theatre::
     Ok(created)
 }
 
-pub async fn list_theatres(conn: &impl ConnectionTrait) -> AppResult<Vec<theatre::Model>> {
-    Ok(theatre::Entity::find()
+/// Theatres by city then name (unique together, so the pair is a cursor).
+pub async fn list_theatres(
+    conn: &impl ConnectionTrait,
+    page: &PageRequest<(String, String)>,
+) -> AppResult<(Vec<theatre::Model>, bool)> {
+    let mut query = theatre::Entity::find()
         .order_by_asc(theatre::Column::City)
-        .order_by_asc(theatre::Column::Name)
-        .all(conn)
-        .await?)
+        .order_by_asc(theatre::Column::Name);
+    if let Some((city, name)) = &page.after {
+        query = query.filter(
+            Condition::any()
+                .add(theatre::Column::City.gt(city.as_str()))
+                .add(
+                    Condition::all()
+                        .add(theatre::Column::City.eq(city.as_str()))
+                        .add(theatre::Column::Name.gt(name.as_str())),
+                ),
+        );
+    }
+    page_of(query.limit(page.size + 1).all(conn).await?, page.size)
 }
 
 /// Until when a show of `minutes` starting at `starts` occupies its theatre.
@@ -377,10 +398,12 @@ pub async fn get_show(conn: &impl ConnectionTrait, id: ShowId) -> AppResult<Show
 }
 
 /// Shows in start order, of one movie or of all.
+/// Shows by start time (then id, so the pair is a cursor).
 pub async fn list_shows(
     conn: &impl ConnectionTrait,
     movie: Option<MovieId>,
-) -> AppResult<Vec<ShowView>> {
+    page: &PageRequest<(DateTime<Utc>, Uuid)>,
+) -> AppResult<(Vec<ShowView>, bool)> {
     let mut query = show::Entity::find()
         .order_by_asc(show::Column::StartsAt)
         .order_by_asc(show::Column::Id);
@@ -388,7 +411,17 @@ pub async fn list_shows(
         get_movie(conn, movie).await?;
         query = query.filter(show::Column::MovieId.eq(movie));
     }
-    show_views(conn, query.all(conn).await?).await
+    if let Some((starts, id)) = page.after {
+        query = query.filter(
+            Condition::any().add(show::Column::StartsAt.gt(starts)).add(
+                Condition::all()
+                    .add(show::Column::StartsAt.eq(starts))
+                    .add(show::Column::Id.gt(id)),
+            ),
+        );
+    }
+    let (shows, more) = page_of(query.limit(page.size + 1).all(conn).await?, page.size)?;
+    Ok((show_views(conn, shows).await?, more))
 }
 
 /// Joins shows with their movie titles, theatre names and per-row seat counts,

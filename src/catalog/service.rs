@@ -1,5 +1,6 @@
 //! CatalogService handlers: validate → one repo call → map to the response.
 
+use crate::page::Pages;
 use tonic::{Request, Response, Status};
 
 use super::{repo, validate};
@@ -15,11 +16,16 @@ use crate::{
 pub struct CatalogApi {
     store: Store,
     shows: ShowPolicy,
+    pages: Pages,
 }
 
 impl CatalogApi {
-    pub fn new(store: Store, shows: ShowPolicy) -> Self {
-        Self { store, shows }
+    pub fn new(store: Store, shows: ShowPolicy, pages: Pages) -> Self {
+        Self {
+            store,
+            shows,
+            pages,
+        }
     }
 }
 
@@ -106,7 +112,9 @@ impl CatalogService for CatalogApi {
         request: Request<proto::ListMoviesRequest>,
     ) -> Result<Response<proto::ListMoviesResponse>, Status> {
         let req = request.get_ref();
-        let page = validate::page(req.page_size, &req.page_token)?;
+        let page = self
+            .pages
+            .request("movies", req.page_size, &req.page_token)?;
         let entry = Entry::MoviePage {
             size: page.size,
             after: page.after,
@@ -116,10 +124,8 @@ impl CatalogService for CatalogApi {
             .cache()
             .get_or_load(entry, || async {
                 let (movies, more) = repo::list_movies(self.store.reader(), &page).await?;
-                let next_page_token = match movies.last() {
-                    Some(last) if more => validate::page_token(last.id.0),
-                    _ => String::new(),
-                };
+                let last = movies.last().map(|m| m.id.0);
+                let next_page_token = self.pages.next("movies", last, more);
                 Ok(proto::ListMoviesResponse {
                     movies: movies.into_iter().map(Into::into).collect(),
                     next_page_token,
@@ -146,10 +152,16 @@ impl CatalogService for CatalogApi {
 
     async fn list_theatres(
         &self,
-        _request: Request<proto::ListTheatresRequest>,
+        request: Request<proto::ListTheatresRequest>,
     ) -> Result<Response<proto::ListTheatresResponse>, Status> {
-        let theatres = repo::list_theatres(self.store.reader()).await?;
+        let req = request.get_ref();
+        let page = self
+            .pages
+            .request("theatres", req.page_size, &req.page_token)?;
+        let (theatres, more) = repo::list_theatres(self.store.reader(), &page).await?;
+        let last = theatres.last().map(|t| (t.city.clone(), t.name.clone()));
         Ok(Response::new(proto::ListTheatresResponse {
+            next_page_token: self.pages.next("theatres", last, more),
             theatres: theatres.into_iter().map(Into::into).collect(),
         }))
     }
@@ -210,16 +222,28 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<proto::ListShowsRequest>,
     ) -> Result<Response<proto::ListShowsResponse>, Status> {
-        let raw = &request.get_ref().movie_id;
-        let movie = (!raw.is_empty())
-            .then(|| MovieId::parse("movie_id", raw))
+        let req = request.get_ref();
+        let movie = (!req.movie_id.is_empty())
+            .then(|| MovieId::parse("movie_id", &req.movie_id))
             .transpose()?;
+        // A token continues the listing of the same movie (or of all shows).
+        let listing = format!("shows:{}", movie.map(|m| m.to_string()).unwrap_or_default());
+        let page = self
+            .pages
+            .request(&listing, req.page_size, &req.page_token)?;
+        let entry = Entry::ShowList {
+            movie,
+            size: page.size,
+            after: page.after,
+        };
         let response = self
             .store
             .cache()
-            .get_or_load(Entry::ShowList(movie), || async {
-                let shows = repo::list_shows(self.store.reader(), movie).await?;
+            .get_or_load(entry, || async {
+                let (shows, more) = repo::list_shows(self.store.reader(), movie, &page).await?;
+                let last = shows.last().map(|v| (v.show.starts_at, v.show.id.0));
                 Ok(proto::ListShowsResponse {
+                    next_page_token: self.pages.next(&listing, last, more),
                     shows: shows.into_iter().map(Into::into).collect(),
                 })
             })

@@ -1,9 +1,7 @@
 //! Input checks for catalog writes and listings.
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use crate::{
     error::{AppError, AppResult},
@@ -13,8 +11,6 @@ use crate::{
     wire::from_timestamp,
 };
 
-pub const DEFAULT_PAGE_SIZE: u64 = 50;
-pub const MAX_PAGE_SIZE: i32 = 100;
 pub const MAX_ROWS: usize = 50;
 pub const MAX_SEATS_PER_ROW: i32 = 100;
 pub const MAX_PRICE_CENTS: i64 = 10_000_000;
@@ -176,34 +172,4 @@ pub fn new_show(
         starts_at,
         rows,
     })
-}
-
-/// A page request: size and the id after which the page starts.
-pub struct PageRequest {
-    pub size: u64,
-    pub after: Option<Uuid>,
-}
-
-pub fn page(page_size: i32, page_token: &str) -> AppResult<PageRequest> {
-    let size = match page_size {
-        0 => DEFAULT_PAGE_SIZE,
-        n => in_range("page_size", n, 1..=MAX_PAGE_SIZE)? as u64,
-    };
-    let after =
-        if page_token.is_empty() {
-            None
-        } else {
-            let bytes = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| {
-                AppError::invalid("page_token", "is not a token from a previous page")
-            })?;
-            Some(Uuid::from_slice(&bytes).map_err(|_| {
-                AppError::invalid("page_token", "is not a token from a previous page")
-            })?)
-        };
-    Ok(PageRequest { size, after })
-}
-
-/// The opaque token that continues a listing after `last`.
-pub fn page_token(last: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(last.as_bytes())
 }

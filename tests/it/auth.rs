@@ -173,7 +173,9 @@ async fn missing_garbled_tampered_and_expired_tokens_are_unauthenticated(backend
     let good = app.user("dave").await;
 
     let mut no_token = proto::catalog_service_client::CatalogServiceClient::new(app.channel());
-    let result = no_token.list_theatres(proto::ListTheatresRequest {}).await;
+    let result = no_token
+        .list_theatres(proto::ListTheatresRequest::default())
+        .await;
     assert_status(result, Code::Unauthenticated, "missing");
 
     let mut garbled = app.with_token("not-a-token", "");
@@ -250,7 +252,7 @@ async fn user_role_cannot_call_admin_methods(backend: Backend) {
     assert_eq!(app.count(theatre::entity::movie::Entity).await, 0);
     // Reads are open to users.
     eve.catalog
-        .list_theatres(proto::ListTheatresRequest {})
+        .list_theatres(proto::ListTheatresRequest::default())
         .await
         .unwrap();
 }

@@ -299,7 +299,7 @@ async fn other_users_bookings_are_not_found(backend: Backend) {
 
     let mine = ben
         .booking
-        .list_my_bookings(proto::ListMyBookingsRequest {})
+        .list_my_bookings(proto::ListMyBookingsRequest::default())
         .await
         .unwrap()
         .into_inner()

@@ -65,7 +65,8 @@ async fn second_read_is_served_without_the_database(backend: Backend) {
     assert_cached!(
         app,
         c.list_shows(proto::ListShowsRequest {
-            movie_id: fx.movie_id.clone()
+            movie_id: fx.movie_id.clone(),
+            ..Default::default()
         })
     );
     assert_cached!(app, c.list_shows(proto::ListShowsRequest::default()));
@@ -112,6 +113,7 @@ async fn every_write_path_is_visible_to_the_next_read(backend: Backend) {
     };
     let shows_of = || proto::ListShowsRequest {
         movie_id: fx.movie_id.clone(),
+        ..Default::default()
     };
     let all_shows = proto::ListShowsRequest::default;
     let movies = proto::ListMoviesRequest::default;

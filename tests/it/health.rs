@@ -181,7 +181,7 @@ async fn list_theatres(
 ) -> Result<tonic::Response<proto::ListTheatresResponse>, tonic::Status> {
     client
         .catalog
-        .list_theatres(proto::ListTheatresRequest {})
+        .list_theatres(proto::ListTheatresRequest::default())
         .await
 }
 

@@ -17,6 +17,7 @@ mod limits;
 mod metrics;
 mod migrations;
 mod outages;
+mod paging;
 mod race;
 mod rest;
 mod shutdown;
