@@ -340,6 +340,10 @@ async fn mark_published(conn: &impl ConnectionTrait, seqs: &[i64]) -> Result<(),
     Ok(())
 }
 
+/// What a record's value is, for consumers and schema-aware tooling that do
+/// not know the topic's contract.
+pub const CONTENT_TYPE: &str = "application/x-protobuf; messageType=theatre.v1.EventEnvelope";
+
 fn to_record(row: &outbox_event::Model) -> Record {
     Record {
         key: Some(row.aggregate_id.clone().into_bytes()),
@@ -347,6 +351,7 @@ fn to_record(row: &outbox_event::Model) -> Record {
         headers: BTreeMap::from([
             ("event-type".to_owned(), row.event_type.clone().into_bytes()),
             ("event-id".to_owned(), row.id.to_string().into_bytes()),
+            ("content-type".to_owned(), CONTENT_TYPE.as_bytes().to_vec()),
         ]),
         timestamp: row.created_at,
     }

@@ -87,6 +87,10 @@ async fn a_flow_publishes_exactly_its_events_in_order_per_key(backend: Backend) 
         assert_eq!(c.key, c.event.aggregate_id);
         assert_eq!(c.headers["event-type"], c.event.event_type);
         assert_eq!(c.headers["event-id"], c.event.event_id);
+        assert_eq!(
+            c.headers["content-type"],
+            "application/x-protobuf; messageType=theatre.v1.EventEnvelope"
+        );
         assert_eq!(c.event.schema_version, 1);
         assert!(c.event.occurred_at.is_some());
         assert!(
