@@ -213,6 +213,31 @@ fn comment_of(file: &FileDescriptor, path: &[i32]) -> String {
         .unwrap_or_default()
 }
 
+/// `google.api.FieldBehavior` values (AIP-203) this document reads.
+const REQUIRED: i32 = 2;
+const OUTPUT_ONLY: i32 = 3;
+
+/// The `google.api.field_behavior` values a field declares.
+fn behaviour(field: &FieldDescriptor) -> Vec<i32> {
+    let Some(extension) = field
+        .parent_pool()
+        .get_extension_by_name("google.api.field_behavior")
+    else {
+        return Vec::new();
+    };
+    let options = field.options();
+    if !options.has_extension(&extension) {
+        return Vec::new();
+    }
+    match &*options.get_extension(&extension) {
+        prost_reflect::Value::List(values) => values
+            .iter()
+            .filter_map(prost_reflect::Value::as_enum_number)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The component schemas, filled as messages and enums are met.
 #[derive(Default)]
 struct Schemas(Map<String, Value>);
@@ -233,19 +258,35 @@ impl Schemas {
 
     fn message_inline(&mut self, message: &MessageDescriptor, skip: &[&str]) -> Value {
         let mut properties = Map::new();
+        let mut required = Vec::new();
         for field in message.fields().filter(|f| !skip.contains(&f.name())) {
             let mut schema = self.field(&field);
             let comment = comment_of(&field.parent_file(), field.path());
-            if let (Some(object), false) = (schema.as_object_mut(), comment.is_empty()) {
+            let behaviour = behaviour(&field);
+            let mut notes = Map::new();
+            if !comment.is_empty() {
+                notes.insert("description".into(), json!(comment));
+            }
+            if behaviour.contains(&OUTPUT_ONLY) {
+                notes.insert("readOnly".into(), json!(true));
+            }
+            if behaviour.contains(&REQUIRED) {
+                required.push(field.json_name().to_owned());
+            }
+            if let (Some(object), false) = (schema.as_object_mut(), notes.is_empty()) {
                 if object.contains_key("$ref") {
-                    schema = json!({"allOf": [schema], "description": comment});
+                    notes.insert("allOf".into(), json!([schema]));
+                    schema = Value::Object(notes);
                 } else {
-                    object.insert("description".into(), json!(comment));
+                    object.extend(notes);
                 }
             }
             properties.insert(field.json_name().to_owned(), schema);
         }
         let mut schema = json!({"type": "object", "properties": properties});
+        if !required.is_empty() {
+            schema["required"] = json!(required);
+        }
         let comment = comment_of(&message.parent_file(), message.path());
         if !comment.is_empty() {
             schema["description"] = json!(comment);

@@ -209,4 +209,15 @@ fn the_specifications_endpoints_are_bound_as_written() {
         openapi["components"]["securitySchemes"]["bearerAuth"]["scheme"],
         "bearer"
     );
+    // google.api.field_behavior reaches the document: REQUIRED as
+    // `required`, OUTPUT_ONLY as `readOnly`.
+    let booking_body =
+        &openapi["paths"]["/bookings"]["post"]["requestBody"]["content"]["application/json"];
+    assert_eq!(
+        booking_body["schema"]["required"],
+        serde_json::json!(["showId", "seatIds"])
+    );
+    let movie = &openapi["components"]["schemas"]["Movie"]["properties"];
+    assert_eq!(movie["id"]["readOnly"], true);
+    assert_eq!(movie["title"].get("readOnly"), None);
 }
