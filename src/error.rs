@@ -13,20 +13,85 @@ use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+/// Why a call failed, for programs to branch on: `google.rpc.ErrorInfo`'s
+/// `reason` (AIP-193) in the domain [`DOMAIN`]. Stable: a reason is never
+/// renamed or reused; a new cause gets a new one. The README lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// No `authorization: Bearer <token>` header.
+    TokenMissing,
+    /// An authorization header that is not `Bearer <token>`.
+    TokenMalformed,
+    /// A token that does not verify.
+    TokenInvalid,
+    /// A token past its expiry: log in again.
+    TokenExpired,
+    /// Login with an unknown email or a wrong password.
+    BadCredentials,
+    /// Sign-up with an email an account already has.
+    EmailTaken,
+    /// A theatre of that name already exists in that city.
+    TheatreExists,
+    /// The theatre is occupied by another show at that time.
+    TheatreOccupied,
+    /// The show has already started.
+    ShowStarted,
+    /// The booking is already cancelled.
+    BookingCancelled,
+    /// Too many failed logins for the email or from the address.
+    LoginThrottled,
+    /// Too many sign-ups from the address.
+    SignupThrottled,
+    /// The server is at capacity.
+    Overloaded,
+    /// The request is larger than THEATRE_MAX_MESSAGE_BYTES.
+    MessageTooLarge,
+    /// HTTP/JSON: no RPC is bound to the path.
+    RouteNotFound,
+    /// HTTP/JSON: the path is bound, with another verb.
+    VerbNotAllowed,
+}
+
+/// The `ErrorInfo` domain of every error this service gives.
+pub const DOMAIN: &str = "theatre.v1";
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::TokenMissing => "TOKEN_MISSING",
+            Reason::TokenMalformed => "TOKEN_MALFORMED",
+            Reason::TokenInvalid => "TOKEN_INVALID",
+            Reason::TokenExpired => "TOKEN_EXPIRED",
+            Reason::BadCredentials => "BAD_CREDENTIALS",
+            Reason::EmailTaken => "EMAIL_TAKEN",
+            Reason::TheatreExists => "THEATRE_EXISTS",
+            Reason::TheatreOccupied => "THEATRE_OCCUPIED",
+            Reason::ShowStarted => "SHOW_STARTED",
+            Reason::BookingCancelled => "BOOKING_CANCELLED",
+            Reason::LoginThrottled => "LOGIN_THROTTLED",
+            Reason::SignupThrottled => "SIGNUP_THROTTLED",
+            Reason::Overloaded => "OVERLOADED",
+            Reason::MessageTooLarge => "MESSAGE_TOO_LARGE",
+            Reason::RouteNotFound => "ROUTE_NOT_FOUND",
+            Reason::VerbNotAllowed => "VERB_NOT_ALLOWED",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{field}: {reason}")]
     InvalidArgument { field: String, reason: String },
-    #[error("{0}")]
-    Unauthenticated(String),
+    #[error("{1}")]
+    Unauthenticated(Reason, String),
     #[error("{0}")]
     PermissionDenied(String),
     #[error("{entity} {id} not found")]
     NotFound { entity: &'static str, id: String },
-    #[error("{0}")]
-    AlreadyExists(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
+    #[error("{1}")]
+    AlreadyExists(Reason, String),
+    #[error("{1}")]
+    FailedPrecondition(Reason, String),
     /// Seats that another booking holds; the whole booking was refused.
     #[error("seats already booked: {}", .0.join(", "))]
     SeatsTaken(Vec<String>),
@@ -38,6 +103,7 @@ pub enum AppError {
     /// client may retry after `retry_after`.
     #[error("{message}")]
     ResourceExhausted {
+        reason: Reason,
         message: String,
         retry_after: std::time::Duration,
     },
@@ -187,23 +253,60 @@ impl From<DbErr> for AppError {
     }
 }
 
+/// A status of `code` whose only detail is the `ErrorInfo` of `reason`.
+pub fn status_for(code: Code, reason: Reason, message: impl Into<String>) -> Status {
+    let details =
+        ErrorDetails::with_error_info(reason.as_str(), DOMAIN, std::collections::HashMap::new());
+    Status::with_error_details(code, message.into(), details)
+}
+
+impl AppError {
+    /// The `ErrorInfo` reason: the variant's own where one kind of error has
+    /// several causes, otherwise one per kind.
+    fn reason(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            AppError::InvalidArgument { .. } => "INVALID_FIELD".into(),
+            AppError::Unauthenticated(reason, _)
+            | AppError::AlreadyExists(reason, _)
+            | AppError::FailedPrecondition(reason, _)
+            | AppError::ResourceExhausted { reason, .. } => reason.as_str().into(),
+            AppError::PermissionDenied(_) => "ADMIN_REQUIRED".into(),
+            // "user with email" (the CLI's lookup) is a user too.
+            AppError::NotFound { entity, .. } => {
+                let kind = entity.split(' ').next().unwrap_or(entity);
+                format!("{}_NOT_FOUND", kind.to_uppercase()).into()
+            }
+            AppError::SeatsTaken(_) => "SEAT_TAKEN".into(),
+            AppError::Unavailable(_) => "UNAVAILABLE".into(),
+            AppError::DeadlineExceeded(_) => "DEADLINE_EXCEEDED".into(),
+            AppError::Database(_) | AppError::Internal(_) => "INTERNAL".into(),
+        }
+    }
+}
+
 impl From<AppError> for Status {
     fn from(err: AppError) -> Self {
         // The wire message of a client error is its Display text.
         let message = err.to_string();
-        match err {
-            AppError::InvalidArgument { field, reason } => Status::with_error_details(
-                Code::InvalidArgument,
-                message,
-                ErrorDetails::with_bad_request_violation(field, reason),
-            ),
-            AppError::Unauthenticated(m) => Status::unauthenticated(m),
-            AppError::PermissionDenied(m) => Status::permission_denied(m),
-            AppError::NotFound { .. } => Status::not_found(message),
-            AppError::AlreadyExists(m) => Status::already_exists(m),
-            AppError::FailedPrecondition(m) => Status::failed_precondition(m),
+        let mut details = ErrorDetails::new();
+        let mut metadata = std::collections::HashMap::new();
+        let reason = err.reason();
+        let code = match err {
+            AppError::InvalidArgument { field, reason } => {
+                metadata.insert("field".to_owned(), field.clone());
+                details.add_bad_request_violation(field, reason);
+                Code::InvalidArgument
+            }
+            AppError::Unauthenticated(..) => Code::Unauthenticated,
+            AppError::PermissionDenied(_) => Code::PermissionDenied,
+            AppError::NotFound { entity, id } => {
+                details.set_resource_info(entity, id, "", message.clone());
+                Code::NotFound
+            }
+            AppError::AlreadyExists(..) => Code::AlreadyExists,
+            AppError::FailedPrecondition(..) => Code::FailedPrecondition,
             AppError::SeatsTaken(seats) => {
-                let mut details = ErrorDetails::new();
+                metadata.insert("seats".to_owned(), seats.join(","));
                 for seat in seats {
                     details.add_precondition_failure_violation(
                         "SEAT_TAKEN",
@@ -211,28 +314,30 @@ impl From<AppError> for Status {
                         "seat is already booked",
                     );
                 }
-                Status::with_error_details(Code::FailedPrecondition, message, details)
+                Code::FailedPrecondition
             }
-            AppError::Unavailable(m) => Status::with_error_details(
-                Code::Unavailable,
-                m,
-                ErrorDetails::with_retry_info(Some(UNAVAILABLE_RETRY_AFTER)),
-            ),
-            AppError::ResourceExhausted { retry_after, .. } => Status::with_error_details(
-                Code::ResourceExhausted,
-                message,
-                ErrorDetails::with_retry_info(Some(retry_after)),
-            ),
-            AppError::DeadlineExceeded(m) => Status::deadline_exceeded(m),
+            AppError::Unavailable(_) => {
+                details.set_retry_info(Some(UNAVAILABLE_RETRY_AFTER));
+                Code::Unavailable
+            }
+            AppError::ResourceExhausted { retry_after, .. } => {
+                details.set_retry_info(Some(retry_after));
+                Code::ResourceExhausted
+            }
+            AppError::DeadlineExceeded(_) => Code::DeadlineExceeded,
             AppError::Database(db) => {
                 tracing::error!(error = %db, "database error");
-                Status::internal("internal error")
+                details.set_error_info(reason, DOMAIN, metadata);
+                return Status::with_error_details(Code::Internal, "internal error", details);
             }
             AppError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
-                Status::internal("internal error")
+                details.set_error_info(reason, DOMAIN, metadata);
+                return Status::with_error_details(Code::Internal, "internal error", details);
             }
-        }
+        };
+        details.set_error_info(reason, DOMAIN, metadata);
+        Status::with_error_details(code, message, details)
     }
 }
 

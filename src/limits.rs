@@ -16,7 +16,12 @@ use tokio::{sync::Semaphore, time::Instant};
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
-use crate::{config::Limits, error::AppError, methods, metrics::Metrics};
+use crate::{
+    config::Limits,
+    error::{AppError, Reason, status_for},
+    methods,
+    metrics::Metrics,
+};
 
 /// How soon a shed client is told to retry.
 const SHED_RETRY_AFTER: Duration = Duration::from_millis(250);
@@ -87,8 +92,9 @@ fn oversized_to_resource_exhausted<B: Default>(
     if !oversized {
         return response;
     }
-    Status::new(
+    status_for(
         Code::ResourceExhausted,
+        Reason::MessageTooLarge,
         format!("request message is larger than {limit} bytes (THEATRE_MAX_MESSAGE_BYTES)"),
     )
     .into_http()
@@ -118,6 +124,7 @@ where
         let Ok(admitted) = layer.admitted.clone().try_acquire_owned() else {
             layer.metrics.shed();
             let err = AppError::ResourceExhausted {
+                reason: Reason::Overloaded,
                 message: "server is at capacity, retry shortly".into(),
                 retry_after: SHED_RETRY_AFTER,
             };

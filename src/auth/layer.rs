@@ -14,7 +14,7 @@ use tower::{Layer, Service};
 use super::token::{TokenIssuer, VerifiedClaims};
 use crate::{
     entity::user::Role,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, Reason},
     methods::{self, Access},
 };
 
@@ -75,10 +75,18 @@ fn bearer_token<B>(req: &http::Request<B>) -> AppResult<&str> {
     let header = req
         .headers()
         .get(http::header::AUTHORIZATION)
-        .ok_or_else(|| AppError::Unauthenticated("missing authorization bearer token".into()))?;
-    let value = header
-        .to_str()
-        .map_err(|_| AppError::Unauthenticated("malformed authorization header".into()))?;
+        .ok_or_else(|| {
+            AppError::Unauthenticated(
+                Reason::TokenMissing,
+                "missing authorization bearer token".into(),
+            )
+        })?;
+    let value = header.to_str().map_err(|_| {
+        AppError::Unauthenticated(
+            Reason::TokenMalformed,
+            "malformed authorization header".into(),
+        )
+    })?;
     match value.split_once(' ') {
         Some((scheme, token))
             if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
@@ -86,6 +94,7 @@ fn bearer_token<B>(req: &http::Request<B>) -> AppResult<&str> {
             Ok(token.trim())
         }
         _ => Err(AppError::Unauthenticated(
+            Reason::TokenMalformed,
             "authorization header must be 'Bearer <token>'".into(),
         )),
     }
@@ -118,10 +127,12 @@ fn authorize<B>(tokens: &TokenIssuer, req: &http::Request<B>) -> AppResult<Optio
 
 /// The caller the layer authenticated; UNAUTHENTICATED if the layer did not run.
 pub fn caller<T>(req: &tonic::Request<T>) -> AppResult<Caller> {
-    req.extensions()
-        .get::<Caller>()
-        .copied()
-        .ok_or_else(|| AppError::Unauthenticated("missing authorization bearer token".into()))
+    req.extensions().get::<Caller>().copied().ok_or_else(|| {
+        AppError::Unauthenticated(
+            Reason::TokenMissing,
+            "missing authorization bearer token".into(),
+        )
+    })
 }
 
 #[derive(Clone)]
@@ -207,7 +218,7 @@ mod tests {
         let bare = tonic::Request::new(());
         assert!(matches!(
             AdminCaller::of(&bare),
-            Err(AppError::Unauthenticated(_))
+            Err(AppError::Unauthenticated(..))
         ));
         // A caller without the layer's proof is refused, whatever its role says.
         let mut with_caller = tonic::Request::new(());

@@ -5,7 +5,7 @@ use super::validate::Email;
 use crate::{
     domain::Event,
     entity::user::{self, Role},
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, Reason},
     ids::UserId,
     store::Tx,
 };
@@ -34,7 +34,10 @@ pub async fn create_user(tx: &mut Tx, new: NewUser) -> AppResult<user::Model> {
         .map_err(AppError::from)
         .map_err(|e| {
             if e.is_unique_violation() {
-                AppError::AlreadyExists("email: an account with this email already exists".into())
+                AppError::AlreadyExists(
+                    Reason::EmailTaken,
+                    "email: an account with this email already exists".into(),
+                )
             } else {
                 e
             }

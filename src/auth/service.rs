@@ -15,7 +15,7 @@ use crate::{
     clock::Clock,
     config::{SignUpPolicy, ThrottlePolicy},
     entity::user::{self, Role},
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, Reason},
     ids::UserId,
     metrics::Metrics,
     proto::{self, auth_service_server::AuthService},
@@ -58,6 +58,7 @@ impl AuthApi {
         match user {
             Some(user) if matched => Ok(user),
             _ => Err(AppError::Unauthenticated(
+                Reason::BadCredentials,
                 "invalid email or password".into(),
             )),
         }
@@ -94,7 +95,7 @@ impl AuthService for AuthApi {
         .await;
         let user = match created {
             Ok(user) => user,
-            Err(err @ AppError::AlreadyExists(_)) => return Err(err.into()),
+            Err(err @ AppError::AlreadyExists(..)) => return Err(err.into()),
             Err(err) => {
                 self.signups.refund(peer);
                 return Err(err.into());
@@ -124,7 +125,7 @@ impl AuthService for AuthApi {
                 self.throttle.succeeded(email.as_str(), peer);
                 user
             }
-            Err(err @ AppError::Unauthenticated(_)) => {
+            Err(err @ AppError::Unauthenticated(..)) => {
                 self.metrics.login_failed();
                 return Err(err.into());
             }

@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     clock::Clock,
     config::{SignUpPolicy, ThrottlePolicy},
-    error::AppError,
+    error::{AppError, Reason},
 };
 
 /// Past this many tracked keys, closed windows are dropped on the next insert.
@@ -157,6 +157,7 @@ impl LoginThrottle {
             return Err((
                 scope,
                 AppError::ResourceExhausted {
+                    reason: Reason::LoginThrottled,
                     message: message.into(),
                     retry_after,
                 },
@@ -211,6 +212,7 @@ impl SignUpThrottle {
         let mut peers = self.peers.lock().expect("throttle lock poisoned");
         if let Some(retry_after) = peers.locked_for(&peer, now, self.window) {
             return Err(AppError::ResourceExhausted {
+                reason: Reason::SignupThrottled,
                 message: "too many sign-ups from this address, retry later".into(),
                 retry_after,
             });

@@ -24,7 +24,7 @@ use crate::{
     clock::Clock,
     config::TokenKeySource,
     entity::user::Role,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, Reason},
     ids::UserId,
 };
 
@@ -125,10 +125,16 @@ struct SignedClaims {
 impl SignedClaims {
     fn valid_at(&self, now: DateTime<Utc>) -> AppResult<VerifiedClaims> {
         if now >= self.expires {
-            return Err(AppError::Unauthenticated("access token expired".into()));
+            return Err(AppError::Unauthenticated(
+                Reason::TokenExpired,
+                "access token expired".into(),
+            ));
         }
         if now < self.not_before {
-            return Err(AppError::Unauthenticated("invalid access token".into()));
+            return Err(AppError::Unauthenticated(
+                Reason::TokenInvalid,
+                "invalid access token".into(),
+            ));
         }
         Ok(self.claims)
     }
@@ -209,7 +215,8 @@ impl TokenIssuer {
 
     /// The claims a token's valid signature vouches for (issuer, subject, role, window).
     fn verify_signature(&self, token: &str) -> AppResult<SignedClaims> {
-        let invalid = || AppError::Unauthenticated("invalid access token".into());
+        let invalid =
+            || AppError::Unauthenticated(Reason::TokenInvalid, "invalid access token".into());
         let untrusted = UntrustedToken::<Public, V4>::try_from(token).map_err(|_| invalid())?;
         let trusted = PublicToken::verify(&self.public, &untrusted, None, Some(IMPLICIT_ASSERTION))
             .map_err(|_| invalid())?;

@@ -14,7 +14,7 @@ use crate::{
         booking::{self, CancelReason, Status},
         seat,
     },
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, Reason},
     ids::{BookingId, ShowId, UserId},
     page::PageRequest,
     store::Tx,
@@ -67,14 +67,16 @@ pub async fn cancel_for_user(
         .await?
         .ok_or_else(|| AppError::not_found("booking", id))?;
     if existing.status == Status::Cancelled {
-        return Err(AppError::FailedPrecondition(format!(
-            "booking {id} is already cancelled"
-        )));
+        return Err(AppError::FailedPrecondition(
+            Reason::BookingCancelled,
+            format!("booking {id} is already cancelled"),
+        ));
     }
     if existing.starts_at <= now {
-        return Err(AppError::FailedPrecondition(format!(
-            "booking {id} cannot be cancelled: the show has already started"
-        )));
+        return Err(AppError::FailedPrecondition(
+            Reason::ShowStarted,
+            format!("booking {id} cannot be cancelled: the show has already started"),
+        ));
     }
     let seat_ids = existing.seat_ids.clone();
     let show_id = existing.show_id;

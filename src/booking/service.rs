@@ -24,10 +24,10 @@ fn failure_reason(err: &AppError) -> &'static str {
     match err {
         AppError::SeatsTaken(_) => "seats_taken",
         AppError::NotFound { .. } => "show_not_found",
-        AppError::FailedPrecondition(_) => "show_started",
+        AppError::FailedPrecondition(..) => "show_started",
         AppError::InvalidArgument { .. } => "invalid_argument",
-        AppError::Unauthenticated(_) | AppError::PermissionDenied(_) => "unauthenticated",
-        AppError::AlreadyExists(_) => "conflict",
+        AppError::Unauthenticated(..) | AppError::PermissionDenied(_) => "unauthenticated",
+        AppError::AlreadyExists(..) => "conflict",
         AppError::Unavailable(_)
         | AppError::ResourceExhausted { .. }
         | AppError::DeadlineExceeded(_) => "unavailable",

@@ -16,7 +16,7 @@ use crate::{
     booking::repo::cancel_bookings_on_shows,
     domain::{Event, MovieDeleted, RowSummary, ShowDeleted, ShowView},
     entity::{booking::CancelReason, movie, seat, show, theatre},
-    error::{AppError, AppResult, is_exclusion_violation},
+    error::{AppError, AppResult, Reason, is_exclusion_violation},
     ids::{Cents, MovieId, SeatId, ShowId, TheatreId},
     store::Tx,
 };
@@ -98,20 +98,24 @@ async fn reschedule_occupancy(
             occupied_until(show.starts_at, minutes, changeover),
         );
         if let Some(other) = occupant(tx.conn(), show.theatre_id, slot, Some(show.id)).await? {
-            return Err(AppError::FailedPrecondition(format!(
-                "duration_minutes: show {} would overlap: {}",
-                show.id,
-                overlap(show.theatre_id, &other)
-            )));
+            return Err(AppError::FailedPrecondition(
+                Reason::TheatreOccupied,
+                format!(
+                    "duration_minutes: show {} would overlap: {}",
+                    show.id,
+                    overlap(show.theatre_id, &other)
+                ),
+            ));
         }
         let id = show.id;
         let mut row: show::ActiveModel = show.into();
         row.occupied_until = Set(slot.1);
         row.update(tx.conn()).await.map_err(|e| {
             if is_exclusion_violation(&e) {
-                AppError::FailedPrecondition(format!(
-                    "duration_minutes: show {id} would overlap a show scheduled meanwhile"
-                ))
+                AppError::FailedPrecondition(
+                    Reason::TheatreOccupied,
+                    format!("duration_minutes: show {id} would overlap a show scheduled meanwhile"),
+                )
             } else {
                 e.into()
             }
@@ -201,6 +205,7 @@ pub async fn create_theatre(tx: &mut Tx, new: NewTheatre) -> AppResult<theatre::
     .map_err(|e| {
         if e.is_unique_violation() {
             AppError::AlreadyExists(
+                Reason::TheatreExists,
                 "name: a theatre with this name already exists in this city".into(),
             )
         } else {
@@ -259,12 +264,15 @@ async fn occupant(
 }
 
 fn overlap(theatre: TheatreId, other: &show::Model) -> AppError {
-    AppError::FailedPrecondition(format!(
-        "theatre {theatre} is occupied by show {} from {} until {} (changeover included)",
-        other.id,
-        other.starts_at.to_rfc3339(),
-        other.occupied_until.to_rfc3339(),
-    ))
+    AppError::FailedPrecondition(
+        Reason::TheatreOccupied,
+        format!(
+            "theatre {theatre} is occupied by show {} from {} until {} (changeover included)",
+            other.id,
+            other.starts_at.to_rfc3339(),
+            other.occupied_until.to_rfc3339(),
+        ),
+    )
 }
 
 /// Schedules a show. A theatre is one room: a show that would overlap another
@@ -361,10 +369,13 @@ async fn insert_show(
             Err(
                 match occupant(tx.conn(), new.theatre_id, slot, None).await? {
                     Some(other) => overlap(new.theatre_id, &other),
-                    None => AppError::FailedPrecondition(format!(
-                        "theatre {} is occupied by another show at that time",
-                        new.theatre_id
-                    )),
+                    None => AppError::FailedPrecondition(
+                        Reason::TheatreOccupied,
+                        format!(
+                            "theatre {} is occupied by another show at that time",
+                            new.theatre_id
+                        ),
+                    ),
                 },
             )
         }

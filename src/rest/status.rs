@@ -7,9 +7,10 @@ use http_body_util::Full;
 use prost::Message;
 use prost_reflect::{DynamicMessage, SerializeOptions};
 use tonic::{Code, Status, body::Body};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic_types::StatusExt;
 
 use super::Contract;
+use crate::error::{AppError, Reason, status_for};
 
 /// The HTTP status for a gRPC code.
 ///
@@ -45,32 +46,30 @@ pub(super) struct Refusal {
 }
 
 impl Refusal {
-    pub(super) fn new(code: Code, message: String) -> Self {
-        Self::from_status(&Status::new(code, message))
+    pub(super) fn new(code: Code, reason: Reason, message: String) -> Self {
+        Self::from_status(&status_for(code, reason, message))
+    }
+
+    /// The status a handler's error gives.
+    pub(super) fn of(err: AppError) -> Self {
+        Self::from_status(&Status::from(err))
     }
 
     /// INVALID_ARGUMENT with a BadRequest naming the field, as the handlers
     /// give for a bad value.
     pub(super) fn invalid(field: &str, reason: &str) -> Self {
-        Self::from_status(&Status::with_error_details(
-            Code::InvalidArgument,
-            format!("{field}: {reason}"),
-            ErrorDetails::with_bad_request_violation(field, reason),
-        ))
+        Self::of(AppError::invalid(field, reason))
     }
 
     /// A body that is not JSON, or not the request message's JSON.
     pub(super) fn body(reason: String) -> Self {
-        Self::from_status(&Status::with_error_details(
-            Code::InvalidArgument,
-            reason.clone(),
-            ErrorDetails::with_bad_request_violation("body", reason),
-        ))
+        Self::invalid("body", &reason)
     }
 
     pub(super) fn too_large(max: usize) -> Self {
         let mut refusal = Self::new(
             Code::ResourceExhausted,
+            Reason::MessageTooLarge,
             format!("the request body is larger than {max} bytes"),
         );
         refusal.http = Some(StatusCode::PAYLOAD_TOO_LARGE);
@@ -153,6 +152,7 @@ pub(super) fn wrong_verb(
     let allow: Vec<&str> = verbs.iter().map(|v| v.as_str()).collect();
     let mut refusal = Refusal::new(
         Code::Unimplemented,
+        Reason::VerbNotAllowed,
         format!("{path} does not take {verb}; it takes {}", allow.join(", ")),
     );
     refusal.http = Some(StatusCode::METHOD_NOT_ALLOWED);

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use tonic::{Code, body::Body};
 
 use super::{Contract, Endpoint, JsonCall, status::Refusal};
-use crate::methods::Method;
+use crate::{error::AppError, methods::Method};
 
 /// The request headers that describe the JSON body, not the call; the rest
 /// (authorization, x-request-id, grpc-timeout, …) travel on as metadata.
@@ -102,7 +102,7 @@ pub(super) async fn body_fields(body: Body, max: usize) -> Result<Map<String, Va
         .await
         .map_err(|e| match e.downcast::<http_body_util::LengthLimitError>() {
             Ok(_) => Refusal::too_large(max),
-            Err(_) => Refusal::new(Code::Unavailable, "the request body was cut off".into()),
+            Err(_) => Refusal::of(AppError::Unavailable("the request body was cut off".into())),
         })?
         .to_bytes();
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -216,10 +216,10 @@ pub(super) async fn json_response(
             copy_call_headers(&parts.headers, response.headers_mut());
             response
         }
-        Err(e) => {
-            tracing::error!(error = %e, "a gRPC response could not be transcoded to JSON");
-            Refusal::new(Code::Internal, "internal error".into()).into_response(contract)
-        }
+        Err(e) => Refusal::of(AppError::Internal(format!(
+            "a gRPC response could not be transcoded to JSON: {e}"
+        )))
+        .into_response(contract),
     }
 }
 

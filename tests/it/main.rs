@@ -10,6 +10,7 @@ mod cli;
 
 mod common;
 mod contract;
+mod errors;
 mod events;
 mod grpc_web;
 mod health;

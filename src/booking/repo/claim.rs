@@ -13,7 +13,7 @@ use crate::{
         booking::{self, SeatList, Status},
         movie, seat, show, theatre,
     },
-    error::{AppError, AppResult, raised},
+    error::{AppError, AppResult, Reason, raised},
     events::outbox,
     ids::{BookingId, Cents, SeatId, ShowId, UserId},
     store::{Store, Tx},
@@ -154,10 +154,10 @@ async fn bookable_show(
         .first()
         .ok_or_else(|| AppError::not_found("show", new.show_id))?;
     if first.starts_at <= now {
-        return Err(AppError::FailedPrecondition(format!(
-            "show {} has already started",
-            new.show_id
-        )));
+        return Err(AppError::FailedPrecondition(
+            Reason::ShowStarted,
+            format!("show {} has already started", new.show_id),
+        ));
     }
     let unknown = missing(
         &new.seat_ids,
