@@ -80,8 +80,10 @@ impl Reason {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error("{field}: {reason}")]
-    InvalidArgument { field: String, reason: String },
+    /// Every invalid field of a request, each with why (`validate::all_fields`
+    /// gathers them, so one refusal lists them all).
+    #[error("{}", violations.iter().map(|(f, r)| format!("{f}: {r}")).collect::<Vec<_>>().join("; "))]
+    InvalidArgument { violations: Vec<(String, String)> },
     #[error("{1}")]
     Unauthenticated(Reason, String),
     #[error("{0}")]
@@ -120,8 +122,7 @@ pub enum AppError {
 impl AppError {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidArgument {
-            field: field.into(),
-            reason: reason.into(),
+            violations: vec![(field.into(), reason.into())],
         }
     }
 
@@ -292,9 +293,12 @@ impl From<AppError> for Status {
         let mut metadata = std::collections::HashMap::new();
         let reason = err.reason();
         let code = match err {
-            AppError::InvalidArgument { field, reason } => {
-                metadata.insert("field".to_owned(), field.clone());
-                details.add_bad_request_violation(field, reason);
+            AppError::InvalidArgument { violations } => {
+                let fields: Vec<&str> = violations.iter().map(|(f, _)| f.as_str()).collect();
+                metadata.insert("field".to_owned(), fields.join(","));
+                for (field, reason) in violations {
+                    details.add_bad_request_violation(field, reason);
+                }
                 Code::InvalidArgument
             }
             AppError::Unauthenticated(..) => Code::Unauthenticated,

@@ -20,6 +20,7 @@ use crate::{
     metrics::Metrics,
     proto::{self, auth_service_server::AuthService},
     store::Store,
+    validate::AllFields,
     wire::{self, timestamp},
 };
 
@@ -73,9 +74,12 @@ impl AuthService for AuthApi {
     ) -> Result<Response<proto::SignUpResponse>, Status> {
         let peer = request.remote_addr().map(|addr| addr.ip());
         let req = request.into_inner();
-        let email = Email::parse(&req.email)?;
-        let display_name = validate::display_name(&req.display_name)?;
-        let password = validate::new_password(&req.password)?;
+        let (email, display_name, password) = (
+            Email::parse(&req.email),
+            validate::display_name(&req.display_name),
+            validate::new_password(&req.password),
+        )
+            .all_fields()?;
         if let Err(refused) = self.signups.admit(peer) {
             self.metrics.signup_throttled();
             tracing::warn!(peer = ?peer, "sign-up throttled");

@@ -3,6 +3,7 @@ use crate::{
     error::{AppError, AppResult},
     ids::{SeatId, ShowId},
     proto,
+    validate::AllFields,
     validate::bounded_text,
 };
 
@@ -40,21 +41,35 @@ pub struct NewBooking {
 }
 
 pub fn new_booking(req: &proto::CreateBookingRequest) -> AppResult<NewBooking> {
-    let show_id = ShowId::parse("show_id", &req.show_id)?;
-    if req.seat_ids.is_empty() {
+    let (show_id, seat_ids, idempotency_key) = (
+        ShowId::parse("show_id", &req.show_id),
+        seat_list(&req.seat_ids),
+        IdempotencyKey::parse(&req.idempotency_key),
+    )
+        .all_fields()?;
+    Ok(NewBooking {
+        show_id,
+        seat_ids,
+        idempotency_key,
+    })
+}
+
+/// 1 to MAX_SEATS_PER_BOOKING distinct seat ids.
+fn seat_list(raw_seats: &[String]) -> AppResult<Vec<SeatId>> {
+    if raw_seats.is_empty() {
         return Err(AppError::invalid(
             "seat_ids",
             "at least one seat is required",
         ));
     }
-    if req.seat_ids.len() > MAX_SEATS_PER_BOOKING {
+    if raw_seats.len() > MAX_SEATS_PER_BOOKING {
         return Err(AppError::invalid(
             "seat_ids",
             format!("at most {MAX_SEATS_PER_BOOKING} seats per booking"),
         ));
     }
-    let mut seat_ids: Vec<SeatId> = Vec::with_capacity(req.seat_ids.len());
-    for (i, raw) in req.seat_ids.iter().enumerate() {
+    let mut seat_ids: Vec<SeatId> = Vec::with_capacity(raw_seats.len());
+    for (i, raw) in raw_seats.iter().enumerate() {
         let seat = SeatId::parse(format!("seat_ids[{i}]"), raw)?;
         if seat_ids.contains(&seat) {
             return Err(AppError::invalid(
@@ -64,9 +79,5 @@ pub fn new_booking(req: &proto::CreateBookingRequest) -> AppResult<NewBooking> {
         }
         seat_ids.push(seat);
     }
-    Ok(NewBooking {
-        show_id,
-        seat_ids,
-        idempotency_key: IdempotencyKey::parse(&req.idempotency_key)?,
-    })
+    Ok(seat_ids)
 }

@@ -7,7 +7,7 @@ use crate::{
     error::{AppError, AppResult},
     ids::{Cents, MovieId, TheatreId},
     proto,
-    validate::{bounded_text, in_range, required_text},
+    validate::{AllFields, bounded_text, in_range, required_text},
     wire::from_timestamp,
 };
 
@@ -45,11 +45,18 @@ fn genre(raw: &str) -> AppResult<String> {
 }
 
 pub fn new_movie(req: &proto::CreateMovieRequest) -> AppResult<NewMovie> {
+    let (title, description, duration_minutes, genre) = (
+        title(&req.title),
+        description(&req.description),
+        duration(req.duration_minutes),
+        genre(&req.genre),
+    )
+        .all_fields()?;
     Ok(NewMovie {
-        title: title(&req.title)?,
-        description: description(&req.description)?,
-        duration_minutes: duration(req.duration_minutes)?,
-        genre: genre(&req.genre)?,
+        title,
+        description,
+        duration_minutes,
+        genre,
     })
 }
 
@@ -80,10 +87,12 @@ pub struct NewTheatre {
 }
 
 pub fn new_theatre(req: &proto::CreateTheatreRequest) -> AppResult<NewTheatre> {
-    Ok(NewTheatre {
-        name: required_text("name", &req.name, 100)?,
-        city: required_text("city", &req.city, 100)?,
-    })
+    let (name, city) = (
+        required_text("name", &req.name, 100),
+        required_text("city", &req.city, 100),
+    )
+        .all_fields()?;
+    Ok(NewTheatre { name, city })
 }
 
 pub struct RowLayout {
@@ -106,9 +115,28 @@ pub fn new_show(
     now: DateTime<Utc>,
     horizon: Duration,
 ) -> AppResult<NewShow> {
-    let movie_id = MovieId::parse("movie_id", &req.movie_id)?;
-    let theatre_id = TheatreId::parse("theatre_id", &req.theatre_id)?;
-    let starts_at = from_timestamp("starts_at", req.starts_at)?;
+    let (movie_id, theatre_id, starts_at, rows) = (
+        MovieId::parse("movie_id", &req.movie_id),
+        TheatreId::parse("theatre_id", &req.theatre_id),
+        show_start(req.starts_at, now, horizon),
+        layout(&req.rows),
+    )
+        .all_fields()?;
+    Ok(NewShow {
+        movie_id,
+        theatre_id,
+        starts_at,
+        rows,
+    })
+}
+
+/// A show's start: in the future, and at most `horizon` ahead.
+fn show_start(
+    raw: Option<prost_types::Timestamp>,
+    now: DateTime<Utc>,
+    horizon: Duration,
+) -> AppResult<DateTime<Utc>> {
+    let starts_at = from_timestamp("starts_at", raw)?;
     if starts_at <= now {
         return Err(AppError::invalid("starts_at", "must be in the future"));
     }
@@ -124,17 +152,22 @@ pub fn new_show(
             ),
         ));
     }
-    if req.rows.is_empty() {
+    Ok(starts_at)
+}
+
+/// The seat layout: 1 to MAX_ROWS rows with distinct labels.
+fn layout(req_rows: &[proto::SeatRow]) -> AppResult<Vec<RowLayout>> {
+    if req_rows.is_empty() {
         return Err(AppError::invalid("rows", "at least one row is required"));
     }
-    if req.rows.len() > MAX_ROWS {
+    if req_rows.len() > MAX_ROWS {
         return Err(AppError::invalid(
             "rows",
             format!("at most {MAX_ROWS} rows"),
         ));
     }
-    let mut rows: Vec<RowLayout> = Vec::with_capacity(req.rows.len());
-    for (i, row) in req.rows.iter().enumerate() {
+    let mut rows: Vec<RowLayout> = Vec::with_capacity(req_rows.len());
+    for (i, row) in req_rows.iter().enumerate() {
         let label = row.label.trim();
         if label.is_empty() || label.len() > 3 || !label.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(AppError::invalid(
@@ -166,10 +199,5 @@ pub fn new_show(
             price_cents: Cents(row.price_cents),
         });
     }
-    Ok(NewShow {
-        movie_id,
-        theatre_id,
-        starts_at,
-        rows,
-    })
+    Ok(rows)
 }

@@ -81,6 +81,40 @@ async fn every_refusal_names_its_reason(backend: Backend) {
         "movie_id"
     );
 
+    // Every invalid field at once, not only the first.
+    let many = admin
+        .catalog
+        .create_movie(proto::CreateMovieRequest {
+            title: " ".into(),
+            description: String::new(),
+            duration_minutes: 0,
+            genre: String::new(),
+        })
+        .await;
+    let many = reason(many, Code::InvalidArgument, "INVALID_FIELD");
+    let fields: Vec<String> = many
+        .get_details_bad_request()
+        .expect("BadRequest")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["title", "duration_minutes", "genre"]);
+    assert_eq!(
+        many.get_details_error_info().unwrap().metadata["field"],
+        "title,duration_minutes,genre"
+    );
+    let booking = book(&mut ann, "not-a-show", &["A1", "A1"]).await;
+    let booking = reason(booking, Code::InvalidArgument, "INVALID_FIELD");
+    let fields: Vec<String> = booking
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["show_id", "seat_ids[1]"]);
+
     let missing = ann
         .catalog
         .get_movie(proto::GetMovieRequest {
