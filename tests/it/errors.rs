@@ -22,6 +22,12 @@ fn reason<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, reason: &st
     status
 }
 
+/// The fields a status's BadRequest names, in order.
+fn bad_fields(status: &Status) -> Vec<String> {
+    let bad = status.get_details_bad_request().expect("BadRequest");
+    bad.field_violations.into_iter().map(|v| v.field).collect()
+}
+
 async fn every_refusal_names_its_reason(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut admin = app.admin().await;
@@ -92,28 +98,14 @@ async fn every_refusal_names_its_reason(backend: Backend) {
         })
         .await;
     let many = reason(many, Code::InvalidArgument, "INVALID_FIELD");
-    let fields: Vec<String> = many
-        .get_details_bad_request()
-        .expect("BadRequest")
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect();
-    assert_eq!(fields, ["title", "duration_minutes", "genre"]);
+    assert_eq!(bad_fields(&many), ["title", "duration_minutes", "genre"]);
     assert_eq!(
         many.get_details_error_info().unwrap().metadata["field"],
         "title,duration_minutes,genre"
     );
     let booking = book(&mut ann, "not-a-show", &["A1", "A1"]).await;
     let booking = reason(booking, Code::InvalidArgument, "INVALID_FIELD");
-    let fields: Vec<String> = booking
-        .get_details_bad_request()
-        .unwrap()
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect();
-    assert_eq!(fields, ["show_id", "seat_ids[1]"]);
+    assert_eq!(bad_fields(&booking), ["show_id", "seat_ids[1]"]);
 
     let missing = ann
         .catalog

@@ -22,6 +22,19 @@ impl std::io::Write for Captured {
 }
 
 impl Captured {
+    /// Installs the process's log subscriber (nextest runs each test in a
+    /// process of its own) writing into a fresh capture.
+    fn install(filter: &str) -> Self {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        logs
+    }
+
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
@@ -29,13 +42,7 @@ impl Captured {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rpcs_are_traced_with_request_ids_and_no_secrets_are_logged() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("debug,sqlx=info,h2=info,hyper=info,tower=info")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let logs = Captured::install("debug,sqlx=info,h2=info,hyper=info,tower=info");
 
     let app = TestApp::spawn(Backend::Sqlite).await;
     let mut auth = app.anonymous_auth();
@@ -134,13 +141,7 @@ async fn rpcs_are_traced_with_request_ids_and_no_secrets_are_logged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_start_up_log_says_when_browsers_will_be_refused() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("info")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let logs = Captured::install("info");
     let _open = TestApp::spawn(Backend::Sqlite).await;
     assert!(!logs.text().contains("no browser origin is allowed"));
     let _closed = TestApp::spawn_with(Backend::Sqlite, |c| {
