@@ -26,6 +26,16 @@ pub struct PageRequest<C> {
     pub after: Option<C>,
 }
 
+impl<C> PageRequest<C> {
+    /// The page in `rows`, fetched with a limit of `size + 1`: at most
+    /// `size` rows, and whether more follow them.
+    pub fn of<T>(&self, mut rows: Vec<T>) -> (Vec<T>, bool) {
+        let more = rows.len() as u64 > self.size;
+        rows.truncate(self.size as usize);
+        (rows, more)
+    }
+}
+
 /// A sort key a listing resumes after, as the bytes a token carries.
 pub trait Cursor: Sized {
     fn to_bytes(&self) -> Vec<u8>;

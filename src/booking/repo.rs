@@ -34,10 +34,7 @@ pub async fn list_for_user(
     if let Some(after) = page.after {
         query = query.filter(booking::Column::Id.lt(after));
     }
-    let mut rows = query.limit(page.size + 1).all(conn).await?;
-    let more = rows.len() as u64 > page.size;
-    rows.truncate(page.size as usize);
-    Ok((rows, more))
+    Ok(page.of(query.limit(page.size + 1).all(conn).await?))
 }
 
 /// One of the caller's bookings; another user's booking is NOT_FOUND, not

@@ -181,15 +181,7 @@ pub async fn list_movies(
     if let Some(after) = page.after {
         query = query.filter(movie::Column::Id.gt(after));
     }
-    page_of(query.limit(page.size + 1).all(conn).await?, page.size)
-}
-
-/// A page of at most `size` rows from the `size + 1` fetched, and whether
-/// more follow it.
-fn page_of<T>(mut rows: Vec<T>, size: u64) -> AppResult<(Vec<T>, bool)> {
-    let more = rows.len() as u64 > size;
-    rows.truncate(size as usize);
-    Ok((rows, more))
+    Ok(page.of(query.limit(page.size + 1).all(conn).await?))
 }
 
 pub async fn create_theatre(tx: &mut Tx, new: NewTheatre) -> AppResult<theatre::Model> {
@@ -235,7 +227,7 @@ pub async fn list_theatres(
                 ),
         );
     }
-    page_of(query.limit(page.size + 1).all(conn).await?, page.size)
+    Ok(page.of(query.limit(page.size + 1).all(conn).await?))
 }
 
 /// Until when a show of `minutes` starting at `starts` occupies its theatre.
@@ -431,7 +423,7 @@ pub async fn list_shows(
             ),
         );
     }
-    let (shows, more) = page_of(query.limit(page.size + 1).all(conn).await?, page.size)?;
+    let (shows, more) = page.of(query.limit(page.size + 1).all(conn).await?);
     Ok((show_views(conn, shows).await?, more))
 }
 
