@@ -24,6 +24,7 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
+pub mod web;
 pub mod wire;
 
 /// Code generated from `proto/theatre/v1` by `build.rs`.

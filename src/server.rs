@@ -45,6 +45,7 @@ use crate::{
     rest::JsonLayer,
     store::Store,
     telemetry,
+    web::WebLayer,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +65,8 @@ pub enum StartError {
     Bootstrap(AppError),
     #[error("cache (REDIS_URL): {0}")]
     Cache(#[from] fred::error::Error),
+    #[error("THEATRE_WEB_DIR={0}: no index.html there (build the page with web/build)")]
+    WebDir(std::path::PathBuf),
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
 }
@@ -217,6 +220,13 @@ impl App {
             tracing::info!(user_id = %user.id, "bootstrap admin ensured");
         }
 
+        if let Some(dir) = config
+            .web_dir
+            .as_ref()
+            .filter(|d| !d.join("index.html").is_file())
+        {
+            return Err(StartError::WebDir(dir.clone()));
+        }
         let (health, health_service) = tonic_health::server::health_reporter();
         let metrics = Metrics::default();
 
@@ -233,11 +243,13 @@ impl App {
             .add_service(reflection().build_v1alpha()?);
 
         // Outermost first: CORS answers browser preflights before anything else,
+        // the page's files (THEATRE_WEB_DIR) are answered next,
         // HTTP/JSON and grpc-web are translated to gRPC, then every call goes
         // through the same layers: request id, trace, metrics, limits, auth.
         let router = Server::builder()
             .accept_http1(true)
             .layer(cors_layer(&config.cors_origins, &config.cors_headers))
+            .layer(WebLayer::new(config.web_dir.as_deref()))
             .layer(JsonLayer::new(config.limits.max_message_bytes))
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(tower::util::MapRequestLayer::new(

@@ -20,6 +20,7 @@ pub const SETTINGS: &[&str] = &[
     "THEATRE_ADMIN_PASSWORD",
     "THEATRE_CORS_ORIGINS",
     "THEATRE_CORS_HEADERS",
+    "THEATRE_WEB_DIR",
     "REDIS_URL",
     "THEATRE_CACHE_PREFIX",
     "THEATRE_CACHE_TIMEOUT_MS",
@@ -151,6 +152,9 @@ impl Config {
                 });
             }
             config.cors_headers = list;
+        }
+        if let Some(dir) = lookup("THEATRE_WEB_DIR").filter(|d| !d.is_empty()) {
+            config.web_dir = Some(PathBuf::from(dir));
         }
         if let Some(url) = lookup("REDIS_URL").filter(|u| !u.is_empty()) {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {

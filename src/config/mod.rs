@@ -146,6 +146,9 @@ pub struct Config {
     /// the protocols need (authorization, content-type, grpc-web's own,
     /// grpc-timeout, x-request-id); by default the W3C trace context.
     pub cors_headers: Vec<String>,
+    /// `THEATRE_WEB_DIR`: the built seat-map page (`web/dist`), served under
+    /// `/web/`; `None` (the default) serves no page.
+    pub web_dir: Option<PathBuf>,
     /// `THEATRE_HEALTH_INTERVAL_MS`: how often dependencies are checked for health.
     pub health_interval: Duration,
     /// `THEATRE_HEALTH_TIMEOUT_MS`: how long the database probe may take
@@ -182,6 +185,7 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             cors_origins: CorsOrigins::Localhost,
             cors_headers: vec!["traceparent".into(), "tracestate".into()],
+            web_dir: None,
             health_interval: Duration::from_secs(2),
             health_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),

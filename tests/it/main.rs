@@ -7,6 +7,7 @@ mod booking;
 mod cache;
 mod catalog;
 mod cli;
+mod clients;
 
 mod common;
 mod contract;
@@ -23,3 +24,4 @@ mod race;
 mod rest;
 mod shutdown;
 mod telemetry;
+mod web;

@@ -108,6 +108,16 @@ fn browsers_may_send_the_trace_context_and_the_headers_configured() {
 }
 
 #[test]
+fn the_page_is_served_only_from_a_configured_directory() {
+    assert_eq!(config(&[]).unwrap().web_dir, None);
+    assert_eq!(config(&[("THEATRE_WEB_DIR", "")]).unwrap().web_dir, None);
+    assert_eq!(
+        config(&[("THEATRE_WEB_DIR", "web/dist")]).unwrap().web_dir,
+        Some(PathBuf::from("web/dist"))
+    );
+}
+
+#[test]
 fn url_passwords_are_redacted() {
     assert_eq!(
         redact_url_password("postgres://app:s3cret@db:5432/theatre"),
