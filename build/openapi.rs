@@ -238,6 +238,74 @@ fn behaviour(field: &FieldDescriptor) -> Vec<i32> {
     }
 }
 
+/// The field's `buf.validate` rules, if it declares any.
+fn rules(field: &FieldDescriptor) -> Option<prost_reflect::DynamicMessage> {
+    let extension = field
+        .parent_pool()
+        .get_extension_by_name("buf.validate.field")?;
+    let options = field.options();
+    if !options.has_extension(&extension) {
+        return None;
+    }
+    options.get_extension(&extension).as_message().cloned()
+}
+
+/// One set rule of a `buf.validate` rules message (`string.min_len`, ...).
+fn rule(rules: &prost_reflect::DynamicMessage, path: &[&str]) -> Option<Value> {
+    let (last, parents) = path.split_last()?;
+    let mut message = rules.clone();
+    for name in parents {
+        if !message.has_field_by_name(name) {
+            return None;
+        }
+        message = message.get_field_by_name(name)?.as_message()?.clone();
+    }
+    if !message.has_field_by_name(last) {
+        return None;
+    }
+    match &*message.get_field_by_name(last)? {
+        prost_reflect::Value::U64(n) => Some(json!(n)),
+        prost_reflect::Value::I32(n) => Some(json!(n)),
+        prost_reflect::Value::Bool(b) => Some(json!(b)),
+        prost_reflect::Value::String(s) => Some(json!(s)),
+        _ => None,
+    }
+}
+
+/// The JSON Schema keywords that say what the field's `buf.validate` rules
+/// say, where JSON Schema has one (64-bit integers are JSON strings, so their
+/// bounds stay in the description).
+fn constraints(rules: &prost_reflect::DynamicMessage, items: bool) -> Map<String, Value> {
+    let prefix: &[&str] = if items { &["repeated", "items"] } else { &[] };
+    let keywords: [(&[&str], &str); 7] = [
+        (&["string", "min_len"], "minLength"),
+        (&["string", "max_len"], "maxLength"),
+        (&["string", "pattern"], "pattern"),
+        (&["int32", "gte"], "minimum"),
+        (&["int32", "lte"], "maximum"),
+        (&["repeated", "min_items"], "minItems"),
+        (&["repeated", "max_items"], "maxItems"),
+    ];
+    let mut found = Map::new();
+    for (path, keyword) in keywords {
+        let path: Vec<&str> = prefix.iter().chain(path).copied().collect();
+        if let Some(value) = rule(rules, &path) {
+            found.insert(keyword.into(), value);
+        }
+    }
+    let flag = |path: &[&str]| {
+        let path: Vec<&str> = prefix.iter().chain(path).copied().collect();
+        rule(rules, &path) == Some(json!(true))
+    };
+    if flag(&["string", "uuid"]) {
+        found.insert("format".into(), json!("uuid"));
+    }
+    if flag(&["repeated", "unique"]) {
+        found.insert("uniqueItems".into(), json!(true));
+    }
+    found
+}
+
 /// The component schemas, filled as messages and enums are met.
 #[derive(Default)]
 struct Schemas(Map<String, Value>);
@@ -313,11 +381,28 @@ impl Schemas {
             Kind::Enum(e) => self.enum_ref(&e),
             Kind::Message(m) => self.message_ref(&m),
         };
-        if field.is_list() {
-            json!({"type": "array", "items": item})
-        } else {
-            item
+        let rules = rules(field);
+        let limits = |items| {
+            rules
+                .as_ref()
+                .map(|r| constraints(r, items))
+                .unwrap_or_default()
+        };
+        let mut item = item;
+        // A $ref stands alone; a message's own rules are on its fields.
+        let is_ref = item.get("$ref").is_some();
+        if let (Some(object), false) = (item.as_object_mut(), is_ref) {
+            object.extend(limits(field.is_list()));
         }
+        if !field.is_list() {
+            return item;
+        }
+        let mut array = json!({"type": "array", "items": item});
+        array
+            .as_object_mut()
+            .expect("an object")
+            .extend(limits(false));
+        array
     }
 
     fn enum_ref(&mut self, e: &EnumDescriptor) -> Value {

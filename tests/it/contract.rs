@@ -220,4 +220,13 @@ fn the_specifications_endpoints_are_bound_as_written() {
     let movie = &openapi["components"]["schemas"]["Movie"]["properties"];
     assert_eq!(movie["id"]["readOnly"], true);
     assert_eq!(movie["title"].get("readOnly"), None);
+    // The buf.validate rules reach it as JSON Schema keywords.
+    let seats = &booking_body["schema"]["properties"]["seatIds"];
+    assert_eq!(seats["maxItems"], 10);
+    assert_eq!(seats["uniqueItems"], true);
+    assert_eq!(seats["items"]["pattern"], "^[A-Z]{1,3}[1-9][0-9]{0,2}$");
+    assert_eq!(
+        booking_body["schema"]["properties"]["showId"]["format"],
+        "uuid"
+    );
 }

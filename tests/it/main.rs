@@ -22,6 +22,7 @@ mod outages;
 mod paging;
 mod race;
 mod rest;
+mod rules;
 mod shutdown;
 mod telemetry;
 mod web;

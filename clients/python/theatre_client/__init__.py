@@ -108,6 +108,23 @@ def refusal(error: grpc.RpcError) -> Refusal:
     return found
 
 
+def invalid_fields(request) -> list:
+    """The fields of ``request`` that break the contract's buf.validate rules.
+
+    Checked here, before sending, with the official protovalidate engine (the
+    ``validate`` extra); the server enforces the same rules, and may refuse
+    more (a title that is blank once trimmed, a show start in the past).
+    """
+    import protovalidate  # the optional extra
+
+    def step(element) -> str:
+        # A list item's index (or a map key) is the element's subscript.
+        subscript = element.subscript
+        return element.field_name + (f"[{subscript.value}]" if subscript is not None else "")
+
+    return [".".join(map(step, v.proto.field.elements)) for v in protovalidate.collect_violations(request)]
+
+
 def _read(found: Refusal, detail) -> None:
     if isinstance(detail, error_details_pb2.ErrorInfo) and detail.domain == ERROR_DOMAIN:
         found.reason = detail.reason
