@@ -85,6 +85,7 @@ macro_rules! all_fields {
 all_fields!(A a, B b);
 all_fields!(A a, B b, C c);
 all_fields!(A a, B b, C c, D d);
+all_fields!(A a, B b, C c, D d, E e);
 
 #[cfg(test)]
 mod tests {

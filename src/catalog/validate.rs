@@ -61,12 +61,19 @@ pub fn new_movie(req: &proto::CreateMovieRequest) -> AppResult<NewMovie> {
 }
 
 pub fn movie_patch(req: &proto::UpdateMovieRequest) -> AppResult<(MovieId, MoviePatch)> {
-    let id = MovieId::parse("movie_id", &req.movie_id)?;
+    let (id, title, description, duration_minutes, genre) = (
+        MovieId::parse("movie_id", &req.movie_id),
+        req.title.as_deref().map(title).transpose(),
+        req.description.as_deref().map(description).transpose(),
+        req.duration_minutes.map(duration).transpose(),
+        req.genre.as_deref().map(genre).transpose(),
+    )
+        .all_fields()?;
     let patch = MoviePatch {
-        title: req.title.as_deref().map(title).transpose()?,
-        description: req.description.as_deref().map(description).transpose()?,
-        duration_minutes: req.duration_minutes.map(duration).transpose()?,
-        genre: req.genre.as_deref().map(genre).transpose()?,
+        title,
+        description,
+        duration_minutes,
+        genre,
     };
     if patch.title.is_none()
         && patch.description.is_none()

@@ -193,12 +193,7 @@ async fn every_write_path_is_visible_to_the_next_read(backend: Backend) {
 
     // CreateShow → ListShows.
     let extra = app
-        .create_show(
-            &mut admin,
-            &fx.movie_id,
-            &fx.theatre_id,
-            vec![row("C", 2, 100)],
-        )
+        .another_show(&mut admin, &fx, vec![row("C", 2, 100)])
         .await;
     assert_eq!(read!(list_shows, shows_of()).unwrap().shows.len(), 2);
 

@@ -443,12 +443,7 @@ async fn deleting_a_movie_cascades_and_keeps_bookings_as_history(backend: Backen
     let mut admin = app.admin().await;
     let fx = app.show_fixture(&mut admin).await;
     let second = app
-        .create_show(
-            &mut admin,
-            &fx.movie_id,
-            &fx.theatre_id,
-            vec![row("A", 4, 700)],
-        )
+        .another_show(&mut admin, &fx, vec![row("A", 4, 700)])
         .await;
     let keep_movie = app.create_movie(&mut admin, "Survivor").await;
     let keep_show = app

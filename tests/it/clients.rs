@@ -107,12 +107,7 @@ async fn every_kind_of_event(app: &TestApp) {
     let mut admin = app.admin().await;
     let fx = app.show_fixture(&mut admin).await;
     let second = app
-        .create_show(
-            &mut admin,
-            &fx.movie_id,
-            &fx.theatre_id,
-            vec![row("A", 5, 800)],
-        )
+        .another_show(&mut admin, &fx, vec![row("A", 5, 800)])
         .await;
     let mut ann = app.user("ann").await;
     let first = book(&mut ann, &fx.show_id, &["A1"]).await.unwrap();

@@ -103,6 +103,20 @@ async fn every_refusal_names_its_reason(backend: Backend) {
         many.get_details_error_info().unwrap().metadata["field"],
         "title,duration_minutes,genre"
     );
+    let patch = admin
+        .catalog
+        .update_movie(proto::UpdateMovieRequest {
+            movie_id: "not-a-movie".into(),
+            title: Some(String::new()),
+            duration_minutes: Some(-1),
+            ..Default::default()
+        })
+        .await;
+    let patch = reason(patch, Code::InvalidArgument, "INVALID_FIELD");
+    assert_eq!(
+        bad_fields(&patch),
+        ["movie_id", "title", "duration_minutes"]
+    );
     let booking = book(&mut ann, "not-a-show", &["A1", "A1"]).await;
     let booking = reason(booking, Code::InvalidArgument, "INVALID_FIELD");
     assert_eq!(bad_fields(&booking), ["show_id", "seat_ids[1]"]);

@@ -482,6 +482,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Another show of the fixture's movie in its theatre, at a slot of its own.
+    pub async fn another_show(
+        &self,
+        admin: &mut Client,
+        fx: &ShowFixture,
+        rows: Vec<proto::SeatRow>,
+    ) -> proto::Show {
+        self.create_show(admin, &fx.movie_id, &fx.theatre_id, rows)
+            .await
+    }
+
     /// A movie, a theatre and a show of rows A and B with 10 seats each.
     pub async fn show_fixture(&self, admin: &mut Client) -> ShowFixture {
         self.show_fixture_with(admin, vec![row("A", 10, 1200), row("B", 10, 900)])
