@@ -156,6 +156,69 @@ def per_call_lines(out, browse, rest):
     ]
 
 
+def h2load(out, name):
+    """One h2load run: calls, calls/s, the server's CPU per call, h2load's cores."""
+    text = (out / f"{name}.h2load.txt").read_text()
+    seconds = float(re.search(r"^finished in ([\d.]+)s", text, re.M).group(1))
+    done = re.search(r"^requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded", text, re.M)
+    succeeded = int(done.group(3))
+    cpu = json.loads((out / f"{name}.h2.json").read_text())
+    ok_path = out / f"{name}.ok"
+    return {
+        "calls": succeeded,
+        "per_s": succeeded / seconds,
+        "server_us": 1e6 * cpu["server"] / max(succeeded, 1),
+        "h2load_cores": cpu["h2load"] / cpu["wall"],
+        "server_cores": cpu["server"] / cpu["wall"],
+        "peak_rss_kib": cpu["peak_rss_kib"],
+        # The service's metrics counted every call OK (T has none to ask).
+        "all_ok": int(ok_path.read_text()) >= succeeded if ok_path.exists() else True,
+    }
+
+
+H2_RUNS = (
+    ("peer", "T: bare tonic peer, `Health/Check` (bench/peer)"),
+    ("health", "the service's `Health/Check`"),
+    ("empty_h2", "E: `CheckToken` (authenticated, does nothing)"),
+    ("seat_map_h2", "`GetSeatMap`, cached (authenticated)"),
+)
+
+
+def h2_lines(out, runs):
+    t = runs["peer"]
+    rows = [
+        f"| {label} | {r['per_s']:,.0f}/s | {r['per_s'] / t['per_s']:.2f} | {r['server_us']:.1f} | "
+        f"{r['server_us'] / t['server_us']:.2f} | {r['server_cores']:.2f} | {r['h2load_cores']:.2f} |"
+        for name, label in H2_RUNS
+        for r in [runs[name]]
+    ]
+    return [
+        "Unary calls under h2load (one thread, 8 connections x 16 streams; its CPU is a fraction of "
+        "k6's per call, so the server, not the load generator, sets these rates):",
+        "",
+        "| call | throughput | x T | server CPU µs per call | x T | server cores | h2load cores |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
+        "",
+    ]
+
+
+def login_lines(out, login1):
+    """Logins per core of server CPU against the C reference's argon2id hashes per core."""
+    reference = json.loads((out / "argon2_reference.json").read_text())
+    cpu = json.loads((out / "login1.cpu.json").read_text())
+    per_core = login1["ok"] / cpu["server"] if cpu["server"] else 0
+    ratio = per_core / reference["per_cpu_s"]
+    p = reference["params"]
+    return ratio, [
+        f"Login: {per_core:.1f} logins per second of server CPU (1 client), against "
+        f"{reference['per_cpu_s']:.1f} argon2id hashes per CPU second in the C reference "
+        f"(argon2-cffi; m={p['memory_cost']} KiB, t={p['time_cost']}, p={p['parallelism']}, the "
+        f"service's own): {ratio:.2f} x.",
+        "",
+    ]
+
+
 def mib(out, name):
     path = out / name
     return int(path.read_text()) / 1024 if path.exists() else 0
@@ -173,6 +236,8 @@ def main():
     r = redis_rps(out)
     db = json.loads((out / "rush_db.json").read_text())
     p_bookings = json.loads((out / "pgbench.bookings.json").read_text())
+    h2 = {name: h2load(out, name) for name, _ in H2_RUNS}
+    login_ratio, login_text = login_lines(out, login1)
 
     checks = {
         "no errors in any scenario": all(
@@ -183,8 +248,13 @@ def main():
         "rush: no seat sold twice": db["sold_twice"] == 0 and db["mismatched"] == 0,
         "rush: every confirmed booking holds its seat": db["sold"] == db["confirmed"] == rush["ok"],
         "rush: losers only FAILED_PRECONDITION": rush["ok"] + rush["failed_precondition"] == rush["calls"],
+        "h2load: every call answered OK": all(r["all_ok"] and r["calls"] > 0 for r in h2.values()),
     }
+    t, e_h2 = h2["peer"], h2["empty_h2"]
     targets = {
+        "E (h2load): server CPU per call <= 1.25 x T": e_h2["server_us"] <= 1.25 * t["server_us"],
+        "E (h2load): throughput >= 0.8 x T": e_h2["per_s"] >= 0.8 * t["per_s"],
+        "login: logins per server core >= 0.9 x the C argon2id reference": login_ratio >= 0.9,
         "browse >= 0.6 x E": browse["calls_per_s"] >= 0.6 * e["calls_per_s"],
         "browse p99 < 20 ms (200 closed-loop VUs)": browse["p99"] < 20,
         "rest_browse >= 0.8 x browse (HTTP/JSON against gRPC)": rest["calls_per_s"]
@@ -248,8 +318,12 @@ def main():
         f"errors {rush['errors']}; in the database {db['sold']} of {db['seats']} seats sold, "
         f"{db['confirmed']} confirmed bookings, {db['sold_twice']} seats sold twice.",
         "",
+        *h2_lines(out, h2),
+        *login_text,
         f"Server RSS: {mib(out, 'rss_idle_kib'):.0f} MiB idle after seeding, "
-        f"{mib(out, 'rss_browse_kib'):.0f} MiB peak under browse.",
+        f"{mib(out, 'rss_browse_kib'):.0f} MiB peak under browse; T's peak under its h2load run: "
+        f"{t['peak_rss_kib'] / 1024:.0f} MiB (the service's peak across its h2load runs: "
+        f"{max(r['peak_rss_kib'] for n, r in h2.items() if n != 'peer') / 1024:.0f} MiB).",
         "",
         "CPU used during each scenario, in cores (CPU seconds / wall seconds; the machine has "
         f"{env['machine'].split(' ')[0]}):",
