@@ -199,7 +199,7 @@ def browse_mix(runs):
     }
 
 
-def h2_lines(out, runs):
+def h2_lines(runs):
     t = runs["peer"]
     labelled = [(label, runs[name]) for name, label in H2_RUNS]
     labelled.append(("browse: the three calls in equal numbers (from the rows above)", browse_mix(runs)))
@@ -335,7 +335,7 @@ def main():
         f"errors {rush['errors']}; in the database {db['sold']} of {db['seats']} seats sold, "
         f"{db['confirmed']} confirmed bookings, {db['sold_twice']} seats sold twice.",
         "",
-        *h2_lines(out, h2),
+        *h2_lines(h2),
         *login_text,
         f"Server RSS: {mib(out, 'rss_idle_kib'):.0f} MiB idle after seeding, "
         f"{mib(out, 'rss_browse_kib'):.0f} MiB peak under browse; T's peak under its h2load run: "

@@ -274,34 +274,34 @@ fn rule(rules: &prost_reflect::DynamicMessage, path: &[&str]) -> Option<Value> {
 
 /// The JSON Schema keywords that say what the field's `buf.validate` rules
 /// say, where JSON Schema has one (64-bit integers are JSON strings, so their
-/// bounds stay in the description).
+/// bounds stay in the description). A keyword with a fixed value stands for a
+/// rule that is a flag (`string.uuid`, `repeated.unique`) and is set when the
+/// flag is true; the others take the rule's value.
 fn constraints(rules: &prost_reflect::DynamicMessage, items: bool) -> Map<String, Value> {
     let prefix: &[&str] = if items { &["repeated", "items"] } else { &[] };
-    let keywords: [(&[&str], &str); 7] = [
-        (&["string", "min_len"], "minLength"),
-        (&["string", "max_len"], "maxLength"),
-        (&["string", "pattern"], "pattern"),
-        (&["int32", "gte"], "minimum"),
-        (&["int32", "lte"], "maximum"),
-        (&["repeated", "min_items"], "minItems"),
-        (&["repeated", "max_items"], "maxItems"),
+    let keywords: [(&[&str], &str, Option<Value>); 9] = [
+        (&["string", "min_len"], "minLength", None),
+        (&["string", "max_len"], "maxLength", None),
+        (&["string", "pattern"], "pattern", None),
+        (&["string", "uuid"], "format", Some(json!("uuid"))),
+        (&["int32", "gte"], "minimum", None),
+        (&["int32", "lte"], "maximum", None),
+        (&["repeated", "min_items"], "minItems", None),
+        (&["repeated", "max_items"], "maxItems", None),
+        (&["repeated", "unique"], "uniqueItems", Some(json!(true))),
     ];
     let mut found = Map::new();
-    for (path, keyword) in keywords {
+    for (path, keyword, fixed) in keywords {
         let path: Vec<&str> = prefix.iter().chain(path).copied().collect();
-        if let Some(value) = rule(rules, &path) {
-            found.insert(keyword.into(), value);
+        match (rule(rules, &path), fixed) {
+            (Some(Value::Bool(true)), Some(fixed)) => {
+                found.insert(keyword.into(), fixed);
+            }
+            (Some(value), None) => {
+                found.insert(keyword.into(), value);
+            }
+            _ => {}
         }
-    }
-    let flag = |path: &[&str]| {
-        let path: Vec<&str> = prefix.iter().chain(path).copied().collect();
-        rule(rules, &path) == Some(json!(true))
-    };
-    if flag(&["string", "uuid"]) {
-        found.insert("format".into(), json!("uuid"));
-    }
-    if flag(&["repeated", "unique"]) {
-        found.insert("uniqueItems".into(), json!(true));
     }
     found
 }

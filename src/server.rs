@@ -199,6 +199,14 @@ impl App {
     /// bootstrap admin, binds the listener and starts serving in the background.
     pub async fn start(self) -> Result<RunningServer, StartError> {
         let Self { config, clock } = self;
+        // A page that is not there is a setting to fix, found before any connection is made.
+        if let Some(dir) = config
+            .web_dir
+            .as_ref()
+            .filter(|d| !d.join("index.html").is_file())
+        {
+            return Err(StartError::WebDir(dir.clone()));
+        }
         let db = Database::connect(config.database_url.expose(), config.db_max_connections).await?;
         let tokens = Arc::new(TokenIssuer::new(
             load_key(&config.token_key)?,
@@ -220,13 +228,6 @@ impl App {
             tracing::info!(user_id = %user.id, "bootstrap admin ensured");
         }
 
-        if let Some(dir) = config
-            .web_dir
-            .as_ref()
-            .filter(|d| !d.join("index.html").is_file())
-        {
-            return Err(StartError::WebDir(dir.clone()));
-        }
         let (health, health_service) = tonic_health::server::health_reporter();
         let metrics = Metrics::default();
 

@@ -16,6 +16,7 @@ use tower_http::services::ServeDir;
 
 /// Where the page lives; `/web` itself redirects here.
 pub const MOUNT: &str = "/web/";
+const ROOT: &str = "/web";
 
 #[derive(Clone)]
 pub struct WebLayer {
@@ -48,17 +49,17 @@ pub struct WebService<S> {
     files: Option<ServeDir>,
 }
 
-/// The path under the mount of a page request, or `None` for the API's own.
+/// The path under the mount of a page request (empty for `/web` itself), or
+/// `None` for the API's own.
 fn page_path(request: &Request<Body>) -> Option<&str> {
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
         return None;
     }
-    let path = request.uri().path();
-    if path == MOUNT.trim_end_matches('/') {
-        return Some("");
-    }
-    path.strip_prefix(MOUNT.trim_end_matches('/'))
-        .filter(|rest| rest.starts_with('/'))
+    request
+        .uri()
+        .path()
+        .strip_prefix(ROOT)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 fn redirect_to_mount() -> Response<Body> {
@@ -92,11 +93,9 @@ where
         if path.is_empty() {
             return WebFuture::page(async { Ok(redirect_to_mount()) });
         }
-        let uri = match request.uri().query() {
-            Some(query) => format!("{path}?{query}"),
-            None => path.to_owned(),
-        };
-        *request.uri_mut() = uri.parse().expect("a suffix of a valid path is valid");
+        // The file service reads the path alone; the page's own query (`?api=`)
+        // is for its script.
+        *request.uri_mut() = path.parse().expect("a suffix of a valid path is valid");
         let files = files.clone();
         WebFuture::page(async move {
             let response = files.oneshot(request).await;

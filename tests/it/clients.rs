@@ -15,49 +15,6 @@ on_both_backends!(
     the_python_kit_runs_the_booking_flow
 );
 
-/// A path in this repository.
-pub fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-/// Runs `program args` in the repository with `envs` to its end and returns
-/// its standard output; fails the test, with both outputs, unless it exits 0.
-pub async fn run_to_end(
-    program: PathBuf,
-    args: Vec<String>,
-    envs: Vec<(&'static str, String)>,
-) -> String {
-    let shown = format!("{} {}", program.display(), args.join(" "));
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&program)
-            .args(&args)
-            .envs(envs)
-            .current_dir(repo("."))
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap_or_else(|e| panic!("{shown}: {e} (clients/generate and web/build make the kits)"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{shown} failed ({}):\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-/// The environment the booking examples read.
-fn example_env(app: &TestApp) -> Vec<(&'static str, String)> {
-    vec![
-        ("THEATRE_URL", format!("http://{}", app.server.addr())),
-        ("THEATRE_TARGET", app.server.addr().to_string()),
-        ("THEATRE_ADMIN_EMAIL", ADMIN_EMAIL.into()),
-        ("THEATRE_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-    ]
-}
-
 /// What both examples print and what they leave: one booking, cancelled, and
 /// the refused request for A4 left nothing behind.
 async fn assert_flow_ran(app: &TestApp, stdout: &str) {
@@ -82,7 +39,7 @@ async fn assert_flow_ran(app: &TestApp, stdout: &str) {
 async fn run_booking_example(backend: Backend, program: PathBuf, example: &str) {
     let app = TestApp::spawn(backend).await;
     let script = repo(example).display().to_string();
-    let stdout = run_to_end(program, vec![script], example_env(&app)).await;
+    let stdout = run_to_end(program, vec![script], kit_env(&app)).await;
     assert_flow_ran(&app, &stdout).await;
 }
 

@@ -3,10 +3,7 @@
 //! every request, and meets each limit exactly, and checks the server against
 //! the official protovalidate engine (see that file).
 
-use crate::{
-    clients::{repo, run_to_end},
-    common::*,
-};
+use crate::common::*;
 
 on_both_backends!(the_server_enforces_every_rule_the_contract_declares);
 
@@ -15,11 +12,7 @@ async fn the_server_enforces_every_rule_the_contract_declares(backend: Backend) 
     let stdout = run_to_end(
         repo(".venv/bin/python"),
         vec![repo("tests/it/declared_rules.py").display().to_string()],
-        vec![
-            ("THEATRE_TARGET", app.server.addr().to_string()),
-            ("THEATRE_ADMIN_EMAIL", ADMIN_EMAIL.into()),
-            ("THEATRE_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-        ],
+        kit_env(&app),
     )
     .await;
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect(&stdout);

@@ -5,7 +5,7 @@
 //! bookings". Screenshots of the seat map before and after are written to
 //! target/web-screenshots.
 
-use crate::{clients::repo, clients::run_to_end, common::*};
+use crate::common::*;
 use sea_orm::EntityTrait;
 use theatre::entity::booking;
 

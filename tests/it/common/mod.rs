@@ -3,8 +3,10 @@
 //! on 127.0.0.1:5432) and hands out authenticated gRPC clients.
 #![allow(dead_code)]
 
+mod kits;
 mod pg;
 
+pub use kits::{kit_env, repo, run_to_end};
 pub use pg::{DroppedAtEnd, empty_pg_database, fresh_pg_database, pg_base_url};
 
 use std::{sync::Arc, time::Duration};
