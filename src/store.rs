@@ -103,24 +103,6 @@ impl Store {
         self.cache.invalidate(&events).await;
         Ok(value)
     }
-
-    /// A write that is one statement on the pool, writing its own outbox row
-    /// (the PostgreSQL booking claim, `claim_booking`): `work` gets `event`,
-    /// made at `now`, encoded for the outbox; once it has succeeded the cache
-    /// is told.
-    pub async fn write_statement<T>(
-        &self,
-        now: DateTime<Utc>,
-        event: Event,
-        work: impl AsyncFnOnce(&DatabaseConnection, outbox::Encoded) -> AppResult<T>,
-    ) -> AppResult<T> {
-        let encoded = outbox::encode(now, &event).ok_or_else(|| {
-            AppError::Internal("a single-statement write needs a published event".into())
-        })?;
-        let value = work(self.db.conn(), encoded).await?;
-        self.cache.invalidate(std::slice::from_ref(&event)).await;
-        Ok(value)
-    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
--- One booking of two adjacent seats (as the book scenario makes): the two
--- statements CreateBooking runs on PostgreSQL, included from the files the
--- service runs (bench/pg/expand.py turns this template into the pgbench script):
--- the joined show-and-seats read (src/booking/sql/bookable_show.sql), then one
--- call of claim_booking (src/booking/sql/claim_booking_call.sql; the function,
+-- P, the one-booking-per-transaction ceiling: one booking of two adjacent seats
+-- (as the book scenario makes) as CreateBooking ran it on PostgreSQL before
+-- group commit, two statements per booking (bench/pg/expand.py turns this
+-- template into the pgbench script):
+-- the joined show-and-seats read (bench/pg/bookable_show.sql), then one
+-- call of claim_booking (bench/pg/claim_booking_call.sql; the function,
 -- migrations/sql/claim_booking.sql, inserts the booking, claims the seats as one
 -- UPDATE of the requested seats a SKIP LOCKED subquery could lock, and inserts
 -- the outbox event). Run with
@@ -19,10 +20,10 @@
 \set show 1 + :client_id + 10 * (:i / 500)
 \set a 2 * (:i % 500)
 \set b :a + 1
---@ include src/booking/sql/bookable_show.sql
+--@ include bench/pg/bookable_show.sql
 --@ $1 = ('00000000-0000-4000-8000-' || lpad(:show::text, 12, '0'))::uuid
 --@ $2 = chr(65 + :a / 100) || (:a % 100 + 1), chr(65 + :b / 100) || (:b % 100 + 1)
---@ include src/booking/sql/claim_booking_call.sql
+--@ include bench/pg/claim_booking_call.sql
 --@ $1 = gen_random_uuid()
 --@ $2 = '00000000-0000-4000-8000-000000000001'::uuid
 --@ $3 = ('00000000-0000-4000-8000-' || lpad(:show::text, 12, '0'))::uuid

@@ -2,7 +2,7 @@
 """Expands a pgbench script template: each `--@ include PATH` line, followed by
 `--@ $N = EXPR` lines, becomes the statement in PATH (relative to the
 repository root, comment lines dropped) with each $N replaced by its EXPR and a
-closing `;`. So the bench runs the very files the service runs, not copies.
+closing `;`. So the bench runs statement files, not copies of them.
 
 Usage: bench/pg/expand.py TEMPLATE > SCRIPT
 """

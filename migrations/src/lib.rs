@@ -6,6 +6,7 @@ mod m20261125_000002_claim_booking_fn;
 mod m20261201_000003_claim_by_seat_ids;
 mod m20261201_000004_show_occupancy;
 mod m20261201_000005_booking_seat_lists;
+mod m20261206_000006_claim_bookings;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_claim_by_seat_ids::Migration),
             Box::new(m20261201_000004_show_occupancy::Migration),
             Box::new(m20261201_000005_booking_seat_lists::Migration),
+            Box::new(m20261206_000006_claim_bookings::Migration),
         ]
     }
 }

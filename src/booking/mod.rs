@@ -1,4 +1,6 @@
 //! Seat bookings: the atomic seat claim, idempotent retries and cancellation.
+pub mod batch;
+pub mod known;
 pub mod repo;
 pub mod service;
 pub mod validate;

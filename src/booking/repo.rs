@@ -1,7 +1,7 @@
 //! Booking queries. The seat claim is in `claim`.
 mod claim;
 
-pub use claim::create_booking;
+pub use claim::Booker;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,

@@ -15,6 +15,7 @@ use crate::{
 
 pub struct BookingApi {
     store: Store,
+    booker: repo::Booker,
     metrics: Metrics,
     pages: Pages,
 }
@@ -38,6 +39,7 @@ fn failure_reason(err: &AppError) -> &'static str {
 impl BookingApi {
     pub fn new(store: Store, metrics: Metrics, pages: Pages) -> Self {
         Self {
+            booker: repo::Booker::new(store.clone(), metrics.clone()),
             store,
             metrics,
             pages,
@@ -50,7 +52,7 @@ impl BookingApi {
     ) -> AppResult<booking::Model> {
         let caller = caller(request)?;
         let new = validate::new_booking(request.get_ref())?;
-        let booking = repo::create_booking(&self.store, caller.user_id, &new).await?;
+        let booking = self.booker.create_booking(caller.user_id, &new).await?;
         tracing::info!(booking_id = %booking.id, show_id = %new.show_id, seats = new.seat_ids.len(), "booking confirmed");
         Ok(booking)
     }

@@ -38,6 +38,11 @@ pub enum Generation {
     Seats,
     /// Seat availability of one show changed.
     SeatsOf(ShowId),
+    /// Seats of one show were freed (a booking cancelled) or the show was
+    /// deleted: what a booking may be refused for from memory
+    /// (`booking::sold`) no longer holds. Bumped on nothing else, so a rush
+    /// of bookings leaves it alone.
+    FreedOf(ShowId),
 }
 
 impl Generation {
@@ -51,13 +56,24 @@ impl Generation {
             // Shows display the movie title.
             Event::MovieUpdated(_) => vec![Self::Movies, Self::Shows],
             // The cascade removed its shows and their seats.
-            Event::MovieDeleted(_) => vec![Self::Movies, Self::Shows, Self::Seats],
+            Event::MovieDeleted(d) => [Self::Movies, Self::Shows, Self::Seats]
+                .into_iter()
+                .chain(d.shows.iter().map(|&show| Self::FreedOf(show)))
+                .collect(),
             Event::ShowCreated(_) => vec![Self::Shows],
-            Event::ShowDeleted(d) => vec![Self::Shows, Self::Seats, Self::SeatsOf(d.show)],
+            Event::ShowDeleted(d) => vec![
+                Self::Shows,
+                Self::Seats,
+                Self::SeatsOf(d.show),
+                Self::FreedOf(d.show),
+            ],
             Event::BookingConfirmed(b) => b.show_id.map(seats_of).unwrap_or_default(),
             // Without a show (deleted meanwhile) there are no seats to free;
             // the deletion's own event invalidates.
-            Event::BookingCancelled(c) => c.show.map(seats_of).unwrap_or_default(),
+            Event::BookingCancelled(c) => c
+                .show
+                .map(|show| [seats_of(show), vec![Self::FreedOf(show)]].concat())
+                .unwrap_or_default(),
             // No theatre or account data is cached.
             Event::TheatreCreated(_) | Event::AccountCreated { .. } | Event::RoleChanged { .. } => {
                 Vec::new()
@@ -82,6 +98,7 @@ impl Generation {
             Self::Shows => format!("{prefix}gen:shows"),
             Self::Seats => format!("{prefix}gen:seats"),
             Self::SeatsOf(show) => format!("{prefix}gen:seats:{show}"),
+            Self::FreedOf(show) => format!("{prefix}gen:freed:{show}"),
         }
     }
 }

@@ -27,7 +27,7 @@ use std::{
     future::Future,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
     },
     time::Duration,
 };
@@ -48,6 +48,7 @@ use crate::{
     config::{CacheConfig, ConnectionUrl},
     domain::Event,
     error::AppResult,
+    ids::ShowId,
 };
 
 /// The cache's Redis functions, one command and one round trip each. Functions
@@ -102,6 +103,9 @@ struct Redis {
 pub struct Cache {
     redis: Option<Arc<Redis>>,
     stats: Arc<CacheStats>,
+    /// Without Redis: how many writes of this instance freed seats, the
+    /// stand-in for every [`Generation::FreedOf`] (one instance per database).
+    freed_here: Arc<AtomicI64>,
 }
 
 impl Cache {
@@ -110,6 +114,7 @@ impl Cache {
         Self {
             redis: None,
             stats: Arc::default(),
+            freed_here: Arc::default(),
         }
     }
 
@@ -149,6 +154,7 @@ impl Cache {
                 untrusted: AtomicBool::new(false),
             })),
             stats: Arc::default(),
+            freed_here: Arc::default(),
         })
     }
 
@@ -244,13 +250,54 @@ impl Cache {
         }
     }
 
+    /// The counters that say whether seats of `show` were freed since they
+    /// were last read: Redis's epoch and [`Generation::FreedOf`] the show, or
+    /// without Redis this instance's own count. `None` when that cannot be
+    /// known now (Redis unreachable, or an invalidation was missed): then
+    /// nothing may be refused on the strength of an earlier reading.
+    ///
+    /// A write bumps them after it commits and before it answers, so a
+    /// reading taken after a cancellation has returned always differs from
+    /// one taken before it.
+    pub async fn freed_version(&self, show: ShowId) -> Option<Vec<i64>> {
+        let Some(redis) = &self.redis else {
+            return Some(vec![self.freed_here.load(Ordering::SeqCst)]);
+        };
+        if redis.untrusted.load(Ordering::SeqCst) {
+            return None;
+        }
+        let counters = vec![
+            keys::epoch_key(redis.prefix()),
+            Generation::FreedOf(show).key(redis.prefix()),
+        ];
+        match redis
+            .client
+            .with_options(&redis.options)
+            .mget::<Vec<Option<i64>>, _>(counters)
+            .await
+        {
+            Ok(values) => Some(values.into_iter().map(Option::unwrap_or_default).collect()),
+            Err(e) => {
+                tracing::warn!(error = %e, "Redis read failed; no booking refused from memory");
+                self.stats.error();
+                None
+            }
+        }
+    }
+
     /// Marks everything `events` made stale (`Generation::stale_after`).
     /// `store::Store::write` calls it once the events' transaction has committed.
     pub async fn invalidate(&self, events: &[Event]) {
+        let generations = Generation::stale_after_all(events);
         let Some(redis) = &self.redis else {
+            if generations
+                .iter()
+                .any(|g| matches!(g, Generation::FreedOf(_)))
+            {
+                self.freed_here.fetch_add(1, Ordering::SeqCst);
+            }
             return;
         };
-        let generations = Generation::stale_after_all(events);
         if generations.is_empty() {
             return;
         }

@@ -50,6 +50,9 @@ fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
 
+/// Bookings per `claim_bookings` call (`booking::batch`), up to its maximum of 64.
+const BATCH_BUCKETS: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+
 /// The metrics the service itself updates. Cheap to clone (shared handles).
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -62,6 +65,7 @@ pub struct Metrics {
     bookings_confirmed: Counter,
     bookings_failed: Family<ReasonLabels, Counter>,
     bookings_cancelled: Counter,
+    claim_batches: Histogram,
     login_failures: Counter,
     logins_throttled: Family<ReasonLabels, Counter>,
     signups_throttled: Counter,
@@ -79,6 +83,7 @@ impl Default for Metrics {
             bookings_confirmed: Counter::default(),
             bookings_failed: Family::default(),
             bookings_cancelled: Counter::default(),
+            claim_batches: Histogram::new(BATCH_BUCKETS),
             login_failures: Counter::default(),
             logins_throttled: Family::default(),
             signups_throttled: Counter::default(),
@@ -136,6 +141,11 @@ impl Metrics {
 
     pub fn booking_cancelled(&self) {
         self.bookings_cancelled.inc();
+    }
+
+    /// A `claim_bookings` call of `size` bookings was sent.
+    pub fn claim_batch(&self, size: usize) {
+        self.claim_batches.observe(size as f64);
     }
 
     pub fn login_failed(&self) {
@@ -209,6 +219,11 @@ impl Metrics {
             "theatre_bookings_cancelled",
             "Bookings cancelled by their owner",
             self.bookings_cancelled.clone(),
+        );
+        r.register(
+            "theatre_claim_batch_size",
+            "Bookings claimed per database call (group commit, PostgreSQL)",
+            self.claim_batches.clone(),
         );
         r.register(
             "theatre_login_failures",

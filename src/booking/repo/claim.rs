@@ -1,64 +1,215 @@
-//! The booking itself: the read, the seat claim, idempotent replay.
+//! The booking itself: what is known of the show, the seat claim,
+//! idempotent replay.
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    FromQueryResult, JoinType, QueryFilter, QuerySelect, RelationTrait, SqlErr, Statement, Value,
+    FromQueryResult, JoinType, QueryFilter, QuerySelect, RelationTrait, SqlErr,
     sea_query::{Expr, ExprTrait, IntoCondition, LockBehavior, LockType, Query},
 };
 
 use crate::{
-    booking::validate::{IdempotencyKey, NewBooking},
+    booking::{
+        batch::{Claim, ClaimBatcher, Outcome},
+        known::{KnownShow, KnownShows},
+        validate::{IdempotencyKey, NewBooking},
+    },
     domain::Event,
     entity::{
         booking::{self, SeatList, Status},
         movie, seat, show, theatre,
     },
-    error::{AppError, AppResult, Reason, raised},
+    error::{AppError, AppResult, Reason},
     events::outbox,
     ids::{BookingId, Cents, SeatId, ShowId, UserId},
+    metrics::Metrics,
     store::{Store, Tx},
 };
 
 /// Books every requested seat or none.
 ///
-/// Contention design: a loser must never wait on a winner. One lock-free read
-/// takes the show and the requested seats, so seats that are already sold are
-/// refused at once. The claim is then a single `UPDATE` of the requested seats
+/// Contention design: a loser never waits on a winner, and most losers never
+/// reach the database. What this instance knows of the show
+/// (`booking::known`) refuses a booking of a seat it knows is sold, a seat the
+/// show does not have, or a started show, once Redis confirms that no seat of
+/// the show was freed since (one GET); it also prices the booking, so a
+/// booking that goes on needs no read of its own.
+///
+/// The claim itself never waits for a lock: it updates the requested seats
 /// that are still free, restricted to the rows a `FOR UPDATE SKIP LOCKED`
-/// subquery could lock (PostgreSQL; SQLite has one writer at a time): a seat
-/// that another in-flight booking holds is not waited for but left out, and
-/// the seats the update returns are the ones this booking got. Fewer than
-/// requested means some were taken, and nothing is kept. No transaction
-/// queues behind another's row locks (no lock chains, no deadlocks, no pool
-/// exhaustion).
+/// subquery could lock (PostgreSQL; SQLite has one writer at a time), so a
+/// seat another in-flight booking holds is left out, and fewer seats than
+/// requested means some were taken and nothing is kept.
+///
+/// PostgreSQL: the booking joins a batch (`booking::batch`, group commit); one
+/// call of `claim_bookings` checks the snapshot it was priced from, inserts
+/// the booking, claims the seats and writes the outbox event for every
+/// booking of the batch, in one transaction. SQLite: a lock-free read of the
+/// show and the seats, then the same writes as one transaction.
 ///
 /// The booking row is inserted before the seats are claimed, so a concurrent
 /// retry with the same idempotency key waits on the unique index instead of
 /// losing the seats to its own first attempt. A repeated key is answered from
-/// the failure path: the original booking holds the key (unique violation) or
-/// the seats (taken), and the original is replayed. A first attempt, the
-/// common case, pays no lookup.
-///
-/// Round trips per booking on PostgreSQL: the read, then one call of the
-/// `claim_booking` function (`migrations/sql/claim_booking.sql`), which inserts the
-/// booking, claims the seats and writes the outbox event as one statement
-/// (`bench/pg/claim.sql` runs the same). On SQLite the same three writes run
-/// as a transaction.
-pub async fn create_booking(
-    store: &Store,
-    user: UserId,
-    new: &NewBooking,
-) -> AppResult<booking::Model> {
-    match claim_seats(store, user, new).await {
-        Ok(booking) => Ok(booking),
-        Err(err) => match &new.idempotency_key {
-            Some(key) => match find_by_key(store.reader(), user, key).await? {
-                Some(existing) => replay(existing, new),
+/// the failure path: the original booking holds the key or the seats, and the
+/// original is replayed. A first attempt, the common case, pays no lookup.
+pub struct Booker {
+    store: Store,
+    known: KnownShows,
+    /// PostgreSQL's group commit; `None` on SQLite.
+    batcher: Option<ClaimBatcher>,
+}
+
+impl Booker {
+    pub fn new(store: Store, metrics: Metrics) -> Self {
+        let batcher = (store.backend() == DbBackend::Postgres)
+            .then(|| ClaimBatcher::start(store.reader().clone(), metrics));
+        Self {
+            known: KnownShows::new(store.clone()),
+            store,
+            batcher,
+        }
+    }
+
+    pub async fn create_booking(
+        &self,
+        user: UserId,
+        new: &NewBooking,
+    ) -> AppResult<booking::Model> {
+        match self.claim_seats(user, new).await {
+            Ok(booking) => Ok(booking),
+            Err(err) => match &new.idempotency_key {
+                Some(key) => match find_by_key(self.store.reader(), user, key).await? {
+                    Some(existing) => replay(existing, new),
+                    None => Err(err),
+                },
                 None => Err(err),
             },
-            None => Err(err),
-        },
+        }
     }
+
+    async fn claim_seats(&self, user: UserId, new: &NewBooking) -> AppResult<booking::Model> {
+        let now = self.store.now();
+        let known = self.known.get(new.show_id).await?;
+        if let Some(refusal) = self.known.refusal(&known, new, now).await {
+            return Err(refusal);
+        }
+        match &self.batcher {
+            Some(batcher) => self.claim_batched(batcher, known, user, new, now).await,
+            None => {
+                let claimed = claim_alone(&self.store, user, new, now).await;
+                // One writer at a time: a seat found taken is sold.
+                match &claimed {
+                    Ok(_) => known.sold(new.seat_ids.iter().cloned()),
+                    Err(AppError::SeatsTaken(taken)) => known.sold(named(new, taken)),
+                    Err(_) => {}
+                }
+                claimed
+            }
+        }
+    }
+
+    /// PostgreSQL: priced from what is known of the show, claimed in a batch.
+    /// A snapshot the function finds stale is reloaded once.
+    async fn claim_batched(
+        &self,
+        batcher: &ClaimBatcher,
+        mut known: Arc<KnownShow>,
+        user: UserId,
+        new: &NewBooking,
+        now: DateTime<Utc>,
+    ) -> AppResult<booking::Model> {
+        for _ in 0..2 {
+            let Some(total_cents) = known.total(&new.seat_ids) else {
+                // Unknown seats, in a snapshot that may be behind: read again.
+                self.known.forget(new.show_id, &known);
+                known = self.known.load(new.show_id).await?;
+                continue;
+            };
+            let booking = booking::Model {
+                id: BookingId::new(),
+                user_id: user,
+                show_id: Some(new.show_id),
+                status: Status::Confirmed,
+                seat_ids: SeatList(new.seat_ids.clone()),
+                total_cents,
+                movie_title: known.movie_title.clone(),
+                theatre_name: known.theatre_name.clone(),
+                starts_at: known.starts_at,
+                idempotency_key: new.idempotency_key.clone().map(String::from),
+                cancel_reason: None,
+                cancelled_at: None,
+                created_at: now,
+            };
+            let confirmed = Event::BookingConfirmed(booking.clone());
+            let event = outbox::encode(now, &confirmed)
+                .ok_or_else(|| AppError::Internal("a booking has no published event".into()))?;
+            let outcome = batcher
+                .claim(Claim {
+                    booking: booking.clone(),
+                    event,
+                })
+                .await?;
+            return match outcome {
+                Outcome::Booked => {
+                    known.sold(new.seat_ids.iter().cloned());
+                    self.store.cache().invalidate(&[confirmed]).await;
+                    Ok(booking)
+                }
+                Outcome::Sold(seats) => {
+                    known.sold(named(new, &seats));
+                    Err(AppError::SeatsTaken(seats))
+                }
+                // Held by another in-flight claim, which may yet fail: not
+                // known to be sold.
+                Outcome::Taken(seats) => Err(AppError::SeatsTaken(seats)),
+                Outcome::KeyUsed => Err(AppError::invalid(
+                    "idempotency_key",
+                    "was already used for a different booking",
+                )),
+                Outcome::NotFound => {
+                    self.known.forget(new.show_id, &known);
+                    Err(AppError::not_found("show", new.show_id))
+                }
+                Outcome::Started => Err(AppError::FailedPrecondition(
+                    Reason::ShowStarted,
+                    format!("show {} has already started", new.show_id),
+                )),
+                Outcome::Stale => {
+                    self.known.forget(new.show_id, &known);
+                    known = self.known.load(new.show_id).await?;
+                    continue;
+                }
+            };
+        }
+        match known.total(&new.seat_ids) {
+            None => Err(unknown_seats(new, &known)),
+            Some(_) => Err(AppError::Unavailable(
+                "the show changed while it was being booked, retry".into(),
+            )),
+        }
+    }
+}
+
+/// The seats of `new` that `names` lists.
+fn named<'a>(new: &'a NewBooking, names: &'a [String]) -> impl Iterator<Item = SeatId> + 'a {
+    new.seat_ids
+        .iter()
+        .filter(|s| names.iter().any(|n| n == s.as_str()))
+        .cloned()
+}
+
+fn unknown_seats(new: &NewBooking, known: &KnownShow) -> AppError {
+    let unknown: Vec<&str> = new
+        .seat_ids
+        .iter()
+        .filter(|s| known.total(std::slice::from_ref(s)).is_none())
+        .map(SeatId::as_str)
+        .collect();
+    AppError::invalid(
+        "seat_ids",
+        format!("no such seats in this show: {}", unknown.join(", ")),
+    )
 }
 
 /// Seat ids of `wanted` that are not in `have`, in the order asked for.
@@ -90,36 +241,12 @@ struct BookableShow {
     total_cents: Cents,
 }
 
-/// The booking read on PostgreSQL, the same file the bench runs.
-const BOOKABLE_SHOW_SQL: &str = include_str!("../sql/bookable_show.sql");
-
-/// [`BOOKABLE_SHOW_SQL`] for `seats` requested seats: its `($2)` becomes
-/// `($2, $3, …)`, one parameter per seat (the file says why).
-fn bookable_show_sql(seats: usize) -> String {
-    let list: Vec<String> = (2..2 + seats).map(|n| format!("${n}")).collect();
-    BOOKABLE_SHOW_SQL.replace("IN ($2)", &format!("IN ({})", list.join(", ")))
-}
-/// The booking's writes on PostgreSQL, likewise.
-const CLAIM_BOOKING_SQL: &str = include_str!("../sql/claim_booking_call.sql");
-
 /// The show, its movie title and theatre name and the requested seats, in one
-/// lock-free query: `sql/bookable_show.sql` on PostgreSQL (`postgres`), the
-/// same join built by the query builder on SQLite.
+/// lock-free query (SQLite).
 async fn show_seat_rows(
     conn: &DatabaseConnection,
-    postgres: bool,
     new: &NewBooking,
 ) -> AppResult<Vec<ShowSeatRow>> {
-    if postgres {
-        let mut values: Vec<Value> = vec![new.show_id.into()];
-        values.extend(new.seat_ids.iter().cloned().map(Value::from));
-        let read = Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            bookable_show_sql(new.seat_ids.len()),
-            values,
-        );
-        return Ok(ShowSeatRow::find_by_statement(read).all(conn).await?);
-    }
     let wanted = new.seat_ids.clone();
     let requested = show::Relation::Seat.def().on_condition(move |_, seats| {
         Expr::col((seats, seat::Column::SeatId))
@@ -145,11 +272,10 @@ async fn show_seat_rows(
 /// Refuses a missing or started show, unknown and sold seats.
 async fn bookable_show(
     conn: &DatabaseConnection,
-    postgres: bool,
     new: &NewBooking,
     now: DateTime<Utc>,
 ) -> AppResult<BookableShow> {
-    let rows = show_seat_rows(conn, postgres, new).await?;
+    let rows = show_seat_rows(conn, new).await?;
     let first = rows
         .first()
         .ok_or_else(|| AppError::not_found("show", new.show_id))?;
@@ -214,13 +340,15 @@ async fn claim(
     Ok(claimed.into_iter().map(|s| s.seat_id).collect())
 }
 
-async fn claim_seats(store: &Store, user: UserId, new: &NewBooking) -> AppResult<booking::Model> {
-    let now = store.now();
-    // Read-only checks first, outside any write transaction or lock.
-    // PostgreSQL reads from sql/ and writes in one call; SQLite builds the
-    // read and writes in a transaction. Decided once for both halves.
-    let postgres = store.backend() == DbBackend::Postgres;
-    let show = bookable_show(store.reader(), postgres, new, now).await?;
+/// SQLite: the read, then the writes as one transaction.
+async fn claim_alone(
+    store: &Store,
+    user: UserId,
+    new: &NewBooking,
+    now: DateTime<Utc>,
+) -> AppResult<booking::Model> {
+    // Read-only checks first, outside the write transaction.
+    let show = bookable_show(store.reader(), new, now).await?;
     let booking = booking::Model {
         id: BookingId::new(),
         user_id: user,
@@ -237,94 +365,28 @@ async fn claim_seats(store: &Store, user: UserId, new: &NewBooking) -> AppResult
         created_at: now,
     };
     let confirmed = Event::BookingConfirmed(booking.clone());
-    let written = if postgres {
-        store
-            .write_statement(now, confirmed, async |conn, event| {
-                let args = ClaimArgs {
-                    booking: &booking,
-                    seats: &new.seat_ids,
-                    event,
-                };
-                claim_in_one_call(conn, args).await
-            })
-            .await
-    } else {
-        store
-            .write_at(now, async |tx| {
-                claim_in_transaction(tx, &booking, new).await?;
-                tx.record(confirmed);
-                Ok(())
-            })
-            .await
-    };
-    // The booking insert's foreign-key check takes a key-share lock on the
-    // show, so a concurrent DeleteShow/DeleteMovie (FOR UPDATE on the show)
-    // either waits for this booking and then cancels it, or deletes first and
-    // the insert fails on the foreign key: the show is gone.
-    written.map_err(|err| match err {
-        AppError::Database(e)
-            if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) =>
-        {
-            AppError::not_found("show", new.show_id)
-        }
-        other => other,
-    })?;
+    store
+        .write_at(now, async |tx| {
+            claim_in_transaction(tx, &booking, new).await?;
+            tx.record(confirmed);
+            Ok(())
+        })
+        .await
+        // The booking insert's foreign-key check fails if the show was
+        // deleted since the read.
+        .map_err(|err| match err {
+            AppError::Database(e)
+                if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) =>
+            {
+                AppError::not_found("show", new.show_id)
+            }
+            other => other,
+        })?;
     Ok(booking)
 }
 
-/// SQLSTATE that `claim_booking` raises when a seat could not be claimed; its
-/// message lists those seats, comma-separated.
-const SEATS_TAKEN_SQLSTATE: &str = "TH409";
-
-/// The arguments of `claim_booking`, by name; [`ClaimArgs::values`] binds
-/// them in the order `sql/claim_booking_call.sql` lists.
-struct ClaimArgs<'a> {
-    booking: &'a booking::Model,
-    seats: &'a [SeatId],
-    event: outbox::Encoded,
-}
-
-impl ClaimArgs<'_> {
-    fn values(self) -> [Value; 15] {
-        let (b, e) = (self.booking, self.event);
-        [
-            b.id.into(),
-            b.user_id.into(),
-            b.show_id.into(),
-            self.seats.to_vec().into(),
-            b.total_cents.into(),
-            b.movie_title.clone().into(),
-            b.theatre_name.clone().into(),
-            b.starts_at.into(),
-            b.idempotency_key.clone().into(),
-            b.created_at.into(),
-            e.id.into(),
-            e.aggregate_type.into(),
-            e.aggregate_id.into(),
-            e.event_type.into(),
-            e.payload.into(),
-        ]
-    }
-}
-
-/// PostgreSQL: the booking insert, the claim and the outbox event as one
-/// statement (the function raises, undoing all of it, if a seat was taken).
-async fn claim_in_one_call(conn: &DatabaseConnection, args: ClaimArgs<'_>) -> AppResult<()> {
-    let call =
-        Statement::from_sql_and_values(DbBackend::Postgres, CLAIM_BOOKING_SQL, args.values());
-    match conn.execute_raw(call).await {
-        Ok(_) => Ok(()),
-        Err(err) => match raised(&err) {
-            Some((code, message)) if code == SEATS_TAKEN_SQLSTATE => Err(AppError::SeatsTaken(
-                message.split(',').map(str::to_owned).collect(),
-            )),
-            _ => Err(err.into()),
-        },
-    }
-}
-
-/// SQLite (and the reference for the function): the same writes in the
-/// unit of work's transaction, which appends the outbox event.
+/// SQLite: the booking's writes in the unit of work's transaction, which
+/// appends the outbox event.
 async fn claim_in_transaction(tx: &Tx, b: &booking::Model, new: &NewBooking) -> AppResult<()> {
     booking::ActiveModel::from(b.clone())
         .insert(tx.conn())

@@ -1,7 +1,7 @@
--- The booking's writes on PostgreSQL, one statement (src/booking/repo/claim.rs,
--- `ClaimArgs`, binds the parameters in this order; bench/pg/claim.sql runs this
--- file): the function (migrations/sql/claim_booking.sql) inserts the booking,
--- claims the seats and writes the outbox event, or raises TH409 and undoes it.
+-- P's booking writes, one statement per booking (bench/pg/claim.sql runs this
+-- file; before group commit they were the service's own on PostgreSQL): the
+-- function (migrations/sql/claim_booking.sql) inserts the booking, claims the
+-- seats and writes the outbox event, or raises TH409 and undoes it.
 --   $1 booking id   $2 user id   $3 show id   $4 seat ids (text[])
 --   $5 total cents   $6 movie title   $7 theatre name   $8 show start
 --   $9 idempotency key (NULL: none)   $10 now

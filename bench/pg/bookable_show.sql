@@ -1,6 +1,7 @@
--- The booking read on PostgreSQL (src/booking/repo/claim.rs; bench/pg/claim.sql
--- runs this file): the show with what a booking snapshots of it, joined with
--- each requested seat that exists (one row of NULLs when none does). No locks.
+-- P's booking read (bench/pg/claim.sql runs this file; before group commit it
+-- was the service's own read on PostgreSQL): the show with what a booking
+-- snapshots of it, joined with each requested seat that exists (one row of
+-- NULLs when none does). No locks.
 --   $1 show id (uuid)
 --   $2 the requested seat ids, one parameter each: the code writes `$2, $3, …`
 --      for as many seats as were asked for.
