@@ -6,6 +6,8 @@
 //            /shows/{id}, /shows/{id}/seats) on the same port
 //   book   - every VU books distinct seats, two at a time, on shows of its own
 //   rush   - every VU races for the 300 seats of one show
+//   rush_paced - the same calls at a fixed arrival rate ($RATE/s), after the
+//            rush sold the show out: every call is a loser
 //   login  - Login, which is argon2id verification
 import exec from 'k6/execution';
 import { bearer, call, connectOnce, get, newClient, summaryTrendStats, writeSummary } from './lib.js';
@@ -20,6 +22,14 @@ const client = newClient();
 
 const executors = {
   rush: { executor: 'per-vu-iterations', vus: VUS, iterations: +(__ENV.ITERATIONS || 4), maxDuration: '120s' },
+  rush_paced: {
+    executor: 'constant-arrival-rate',
+    rate: +(__ENV.RATE || 100),
+    timeUnit: '1s',
+    duration: __ENV.DURATION || '10s',
+    preAllocatedVUs: VUS,
+    maxVUs: VUS,
+  },
   // An open model: a fixed rate of browse iterations (3 RPCs each), to see the
   // latency when the machine is not saturated by the closed-loop VUs.
   browse_paced: {
@@ -101,6 +111,9 @@ const workloads = {
       { show_id: seed.rushShow, seat_ids: [seatLabel(seat, 100)], idempotency_key: '' },
       token(),
     );
+  },
+  rush_paced() {
+    workloads.rush();
   },
   login() {
     call(client, 'theatre.v1.AuthService/Login', { email: __ENV.ADMIN_EMAIL, password: __ENV.ADMIN_PASSWORD });

@@ -66,6 +66,7 @@ pub struct Metrics {
     bookings_failed: Family<ReasonLabels, Counter>,
     bookings_cancelled: Counter,
     claim_batches: Histogram,
+    claim_batch_seconds: Histogram,
     login_failures: Counter,
     logins_throttled: Family<ReasonLabels, Counter>,
     signups_throttled: Counter,
@@ -84,6 +85,7 @@ impl Default for Metrics {
             bookings_failed: Family::default(),
             bookings_cancelled: Counter::default(),
             claim_batches: Histogram::new(BATCH_BUCKETS),
+            claim_batch_seconds: latency_histogram(),
             login_failures: Counter::default(),
             logins_throttled: Family::default(),
             signups_throttled: Counter::default(),
@@ -146,6 +148,11 @@ impl Metrics {
     /// A `claim_bookings` call of `size` bookings was sent.
     pub fn claim_batch(&self, size: usize) {
         self.claim_batches.observe(size as f64);
+    }
+
+    /// A `claim_bookings` call took `seconds`, from send to answer.
+    pub fn claim_batch_took(&self, seconds: f64) {
+        self.claim_batch_seconds.observe(seconds);
     }
 
     pub fn login_failed(&self) {
@@ -224,6 +231,11 @@ impl Metrics {
             "theatre_claim_batch_size",
             "Bookings claimed per database call (group commit, PostgreSQL)",
             self.claim_batches.clone(),
+        );
+        r.register(
+            "theatre_claim_batch_seconds",
+            "Time of one claim_bookings call, from send to answer",
+            self.claim_batch_seconds.clone(),
         );
         r.register(
             "theatre_login_failures",

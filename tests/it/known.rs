@@ -9,6 +9,57 @@ use theatre::proto;
 use tokio::sync::Barrier;
 use tonic::{Code, transport::Channel};
 
+/// PostgreSQL: a seat another transaction holds is skipped, not waited for;
+/// the booking that wanted it keeps nothing, and the seat is not taken for
+/// sold (once the holder lets go, it is bookable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_short_of_a_held_seat_keeps_nothing_and_learns_nothing() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn_with(Backend::Postgres, |c| use_redis(c, &redis_url())).await;
+    let mut admin = app.admin().await;
+    let fx = app.show_fixture(&mut admin).await;
+    let mut ann = app.user("ann").await;
+    // The instance knows the show before the seat is held.
+    book(&mut ann, &fx.show_id, &["A1"]).await.unwrap();
+
+    let holder = app.server.db().conn().begin().await.unwrap();
+    holder
+        .execute_unprepared(&format!(
+            "SELECT 1 FROM seats WHERE show_id = '{}' AND seat_id = 'A5' FOR UPDATE",
+            fx.show_id
+        ))
+        .await
+        .unwrap();
+    assert_status(
+        book(&mut ann, &fx.show_id, &["A5", "A6"]).await,
+        Code::FailedPrecondition,
+        "A5",
+    );
+    holder.rollback().await.unwrap();
+
+    let mut reader = app.admin().await;
+    assert_eq!(
+        booked_seats(&mut reader, &fx.show_id).await,
+        vec!["A1".to_owned()],
+        "the short claim kept neither seat"
+    );
+    let bookings = ann
+        .booking
+        .list_my_bookings(proto::ListMyBookingsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .bookings;
+    assert_eq!(
+        bookings.len(),
+        1,
+        "the short claim left no booking: {bookings:?}"
+    );
+    book(&mut ann, &fx.show_id, &["A5", "A6"])
+        .await
+        .expect("a seat that was only held is bookable once let go");
+}
+
 on_both_backends!(
     a_seat_known_to_be_sold_is_refused_without_a_database_statement,
     a_cancelled_seat_is_bookable_at_once_on_every_instance,

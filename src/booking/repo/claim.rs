@@ -63,7 +63,7 @@ pub struct Booker {
 impl Booker {
     pub fn new(store: Store, metrics: Metrics) -> Self {
         let batcher = (store.backend() == DbBackend::Postgres)
-            .then(|| ClaimBatcher::start(store.reader().clone(), metrics));
+            .then(|| ClaimBatcher::start(store.reader().clone(), store.cache().clone(), metrics));
         Self {
             known: KnownShows::new(store.clone()),
             store,
@@ -151,9 +151,9 @@ impl Booker {
                 })
                 .await?;
             return match outcome {
+                // The batch has told the cache.
                 Outcome::Booked => {
                     known.sold(new.seat_ids.iter().cloned());
-                    self.store.cache().invalidate(&[confirmed]).await;
                     Ok(booking)
                 }
                 Outcome::Sold(seats) => {
