@@ -111,6 +111,9 @@ impl KnownShow {
 pub struct KnownShows {
     store: Store,
     shows: Mutex<HashMap<ShowId, Arc<KnownShow>>>,
+    /// Loads in progress: one read per show at a time (a rush's first
+    /// thousand calls would otherwise each read the whole show).
+    flights: Mutex<HashMap<ShowId, Arc<tokio::sync::Mutex<()>>>>,
     loads: std::sync::atomic::AtomicU64,
 }
 
@@ -130,6 +133,7 @@ impl KnownShows {
         Self {
             store,
             shows: Mutex::default(),
+            flights: Mutex::default(),
             loads: Default::default(),
         }
     }
@@ -137,10 +141,32 @@ impl KnownShows {
     /// The show as this instance knows it, read from the database if it does
     /// not (NOT_FOUND if there is no such show).
     pub async fn get(&self, id: ShowId) -> AppResult<Arc<KnownShow>> {
-        if let Some(known) = self.shows.lock().expect("known shows poisoned").get(&id) {
-            return Ok(known.clone());
+        if let Some(known) = self.known(id) {
+            return Ok(known);
         }
-        self.load(id).await
+        let flight = self
+            .flights
+            .lock()
+            .expect("flights poisoned")
+            .entry(id)
+            .or_default()
+            .clone();
+        let _turn = flight.lock().await;
+        // Loaded by the flight this one waited for?
+        let loaded = match self.known(id) {
+            Some(known) => Ok(known),
+            None => self.load(id).await,
+        };
+        self.flights.lock().expect("flights poisoned").remove(&id);
+        loaded
+    }
+
+    fn known(&self, id: ShowId) -> Option<Arc<KnownShow>> {
+        self.shows
+            .lock()
+            .expect("known shows poisoned")
+            .get(&id)
+            .cloned()
     }
 
     /// Reads the show anew and keeps it.

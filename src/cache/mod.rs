@@ -263,7 +263,9 @@ impl Cache {
         let Some(redis) = &self.redis else {
             return Some(vec![self.freed_here.load(Ordering::SeqCst)]);
         };
-        if redis.untrusted.load(Ordering::SeqCst) {
+        // A missed invalidation may have been a freed seat's: the epoch bump
+        // that recovers from it also moves every reading taken before.
+        if !redis.trusted().await {
             return None;
         }
         let counters = vec![
@@ -323,16 +325,8 @@ impl Redis {
     }
 
     async fn lookup(&self, entry: &Entry) -> Result<Lookup, fred::error::Error> {
-        let client = self.client.with_options(&self.options);
-        if self.untrusted.load(Ordering::SeqCst) {
-            // Orphan everything cached before the missed invalidation.
-            match client.incr::<i64, _>(keys::epoch_key(self.prefix())).await {
-                Ok(_) => {
-                    self.untrusted.store(false, Ordering::SeqCst);
-                    tracing::info!("Redis is back; cache epoch bumped, caching resumed");
-                }
-                Err(_) => return Ok(Lookup::Bypass),
-            }
+        if !self.trusted().await {
+            return Ok(Lookup::Bypass);
         }
         let mut counter_keys = vec![keys::epoch_key(self.prefix())];
         counter_keys.extend(entry.generations().iter().map(|g| g.key(self.prefix())));
@@ -343,6 +337,24 @@ impl Redis {
             Some(bytes) => Lookup::Hit(bytes),
             None => Lookup::Miss(key),
         })
+    }
+
+    /// Whether the cache can be trusted now. After a missed invalidation it
+    /// is not until Redis answers again; then the epoch every key embeds is
+    /// bumped first, orphaning everything cached before the miss.
+    async fn trusted(&self) -> bool {
+        if !self.untrusted.load(Ordering::SeqCst) {
+            return true;
+        }
+        let client = self.client.with_options(&self.options);
+        match client.incr::<i64, _>(keys::epoch_key(self.prefix())).await {
+            Ok(_) => {
+                self.untrusted.store(false, Ordering::SeqCst);
+                tracing::info!("Redis is back; cache epoch bumped, caching resumed");
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     async fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, fred::error::Error> {
