@@ -20,26 +20,22 @@ const VUS = +(__ENV.VUS || 10);
 const ROUND = +(__ENV.ROUND || 1);
 const client = newClient();
 
+// An open model: $RATE iterations a second whatever the latency, to see it
+// when the machine is not saturated by closed-loop VUs.
+const paced = (duration) => ({
+  executor: 'constant-arrival-rate',
+  rate: +(__ENV.RATE || 100),
+  timeUnit: '1s',
+  duration: __ENV.DURATION || duration,
+  preAllocatedVUs: VUS,
+  maxVUs: VUS,
+});
 const executors = {
   rush: { executor: 'per-vu-iterations', vus: VUS, iterations: +(__ENV.ITERATIONS || 4), maxDuration: '120s' },
-  rush_paced: {
-    executor: 'constant-arrival-rate',
-    rate: +(__ENV.RATE || 100),
-    timeUnit: '1s',
-    duration: __ENV.DURATION || '10s',
-    preAllocatedVUs: VUS,
-    maxVUs: VUS,
-  },
-  // An open model: a fixed rate of browse iterations (3 RPCs each), to see the
-  // latency when the machine is not saturated by the closed-loop VUs.
-  browse_paced: {
-    executor: 'constant-arrival-rate',
-    rate: +(__ENV.RATE || 100),
-    timeUnit: '1s',
-    duration: __ENV.DURATION || '20s',
-    preAllocatedVUs: VUS,
-    maxVUs: VUS,
-  },
+  // The rush's losers, after the rush.
+  rush_paced: paced('10s'),
+  // browse's iterations (3 RPCs each).
+  browse_paced: paced('20s'),
 };
 export const options = {
   scenarios: {

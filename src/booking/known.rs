@@ -32,6 +32,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use sea_orm::{
     DatabaseConnection, EntityTrait, FromQueryResult, JoinType, QuerySelect, RelationTrait,
+    sea_query::{Expr, ExprTrait, IntoCondition},
 };
 
 use crate::{
@@ -117,15 +118,16 @@ pub struct KnownShows {
     loads: std::sync::atomic::AtomicU64,
 }
 
-/// One row of the load: the show joined with each of its seats.
+/// One row of a show read: the show with what a booking copies of it,
+/// joined with one of its seats (NULLs when it has none of those asked for).
 #[derive(Debug, FromQueryResult)]
-struct ShowSeatRow {
-    starts_at: DateTime<Utc>,
-    movie_title: String,
-    theatre_name: String,
-    seat_id: Option<SeatId>,
-    price_cents: Option<Cents>,
-    booking_id: Option<crate::ids::BookingId>,
+pub struct ShowSeatRow {
+    pub starts_at: DateTime<Utc>,
+    pub movie_title: String,
+    pub theatre_name: String,
+    pub seat_id: Option<SeatId>,
+    pub price_cents: Option<Cents>,
+    pub booking_id: Option<crate::ids::BookingId>,
 }
 
 impl KnownShows {
@@ -173,7 +175,7 @@ impl KnownShows {
     pub async fn load(&self, id: ShowId) -> AppResult<Arc<KnownShow>> {
         // The counter first: a seat freed after this reading bumps it.
         let freed = self.store.cache().freed_version(id).await;
-        let rows = read_show(self.store.reader(), id).await?;
+        let rows = read_show(self.store.reader(), id, None).await?;
         let first = rows
             .first()
             .ok_or_else(|| AppError::not_found("show", id))?;
@@ -236,9 +238,23 @@ impl KnownShows {
     }
 }
 
-/// The show with its movie title, theatre name and every seat (one row of
-/// NULL seat columns for a show without seats; none for no show).
-async fn read_show(conn: &DatabaseConnection, id: ShowId) -> AppResult<Vec<ShowSeatRow>> {
+/// The show with its movie title, theatre name and its seats (`only` those,
+/// if given), in one lock-free query: one row per seat, one row of NULL seat
+/// columns when there is none, no row for no show.
+pub async fn read_show(
+    conn: &DatabaseConnection,
+    id: ShowId,
+    only: Option<Vec<SeatId>>,
+) -> AppResult<Vec<ShowSeatRow>> {
+    let seats = show::Relation::Seat.def();
+    let seats = match only {
+        Some(wanted) => seats.on_condition(move |_, seats| {
+            Expr::col((seats, seat::Column::SeatId))
+                .is_in(wanted.clone())
+                .into_condition()
+        }),
+        None => seats,
+    };
     Ok(show::Entity::find_by_id(id)
         .select_only()
         .column(show::Column::StartsAt)
@@ -249,7 +265,7 @@ async fn read_show(conn: &DatabaseConnection, id: ShowId) -> AppResult<Vec<ShowS
         .column(seat::Column::BookingId)
         .join(JoinType::InnerJoin, show::Relation::Movie.def())
         .join(JoinType::InnerJoin, show::Relation::Theatre.def())
-        .join(JoinType::LeftJoin, show::Relation::Seat.def())
+        .join(JoinType::LeftJoin, seats)
         .into_model::<ShowSeatRow>()
         .all(conn)
         .await?)

@@ -297,13 +297,7 @@ async fn other_users_bookings_are_not_found(backend: Backend) {
         .await;
     assert_status(bad, Code::InvalidArgument, "booking_id:");
 
-    let mine = ben
-        .booking
-        .list_my_bookings(proto::ListMyBookingsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .bookings;
+    let mine = my_bookings(&mut ben).await;
     assert_eq!(
         mine.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
         [bens.id.as_str()]

@@ -501,13 +501,7 @@ async fn deleting_a_movie_cascades_and_keeps_bookings_as_history(backend: Backen
     assert_eq!(app.count(booking::Entity).await, 4, "no booking is deleted");
 
     // Bookings are history: cancelled, snapshot intact, still listed.
-    let mine = ann
-        .booking
-        .list_my_bookings(proto::ListMyBookingsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .bookings;
+    let mine = my_bookings(&mut ann).await;
     assert_eq!(mine.len(), 4);
     for b in &mine {
         if b.id == kept.id {

@@ -43,13 +43,7 @@ async fn a_claim_short_of_a_held_seat_keeps_nothing_and_learns_nothing() {
         vec!["A1".to_owned()],
         "the short claim kept neither seat"
     );
-    let bookings = ann
-        .booking
-        .list_my_bookings(proto::ListMyBookingsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .bookings;
+    let bookings = my_bookings(&mut ann).await;
     assert_eq!(
         bookings.len(),
         1,

@@ -5,20 +5,20 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    FromQueryResult, JoinType, QueryFilter, QuerySelect, RelationTrait, SqlErr,
-    sea_query::{Expr, ExprTrait, IntoCondition, LockBehavior, LockType, Query},
+    QueryFilter, SqlErr,
+    sea_query::{Expr, LockBehavior, LockType, Query},
 };
 
 use crate::{
     booking::{
         batch::{Claim, ClaimBatcher, Outcome},
-        known::{KnownShow, KnownShows},
+        known::{KnownShow, KnownShows, read_show},
         validate::{IdempotencyKey, NewBooking},
     },
     domain::Event,
     entity::{
         booking::{self, SeatList, Status},
-        movie, seat, show, theatre,
+        seat,
     },
     error::{AppError, AppResult, Reason},
     events::outbox,
@@ -126,21 +126,13 @@ impl Booker {
                 known = self.known.load(new.show_id).await?;
                 continue;
             };
-            let booking = booking::Model {
-                id: BookingId::new(),
-                user_id: user,
-                show_id: Some(new.show_id),
-                status: Status::Confirmed,
-                seat_ids: SeatList(new.seat_ids.clone()),
-                total_cents,
+            let show = BookableShow {
+                starts_at: known.starts_at,
                 movie_title: known.movie_title.clone(),
                 theatre_name: known.theatre_name.clone(),
-                starts_at: known.starts_at,
-                idempotency_key: new.idempotency_key.clone().map(String::from),
-                cancel_reason: None,
-                cancelled_at: None,
-                created_at: now,
+                total_cents,
             };
+            let booking = show.booking(user, new, now);
             let confirmed = Event::BookingConfirmed(booking.clone());
             let event = outbox::encode(now, &confirmed)
                 .ok_or_else(|| AppError::Internal("a booking has no published event".into()))?;
@@ -221,18 +213,6 @@ fn missing<'a>(wanted: &[SeatId], have: impl Iterator<Item = &'a SeatId> + Clone
         .collect()
 }
 
-/// One row of the booking read: the show with what a booking snapshots of
-/// it, joined with one requested seat (NULLs when none of them exist).
-#[derive(Debug, FromQueryResult)]
-struct ShowSeatRow {
-    starts_at: DateTime<Utc>,
-    movie_title: String,
-    theatre_name: String,
-    seat_id: Option<SeatId>,
-    price_cents: Option<Cents>,
-    booking_id: Option<BookingId>,
-}
-
 /// A show with what a booking snapshots of it and the total of the seats asked for.
 struct BookableShow {
     starts_at: DateTime<Utc>,
@@ -241,32 +221,25 @@ struct BookableShow {
     total_cents: Cents,
 }
 
-/// The show, its movie title and theatre name and the requested seats, in one
-/// lock-free query (SQLite).
-async fn show_seat_rows(
-    conn: &DatabaseConnection,
-    new: &NewBooking,
-) -> AppResult<Vec<ShowSeatRow>> {
-    let wanted = new.seat_ids.clone();
-    let requested = show::Relation::Seat.def().on_condition(move |_, seats| {
-        Expr::col((seats, seat::Column::SeatId))
-            .is_in(wanted.clone())
-            .into_condition()
-    });
-    Ok(show::Entity::find_by_id(new.show_id)
-        .select_only()
-        .column(show::Column::StartsAt)
-        .column_as(movie::Column::Title, "movie_title")
-        .column_as(theatre::Column::Name, "theatre_name")
-        .column(seat::Column::SeatId)
-        .column(seat::Column::PriceCents)
-        .column(seat::Column::BookingId)
-        .join(JoinType::InnerJoin, show::Relation::Movie.def())
-        .join(JoinType::InnerJoin, show::Relation::Theatre.def())
-        .join(JoinType::LeftJoin, requested)
-        .into_model::<ShowSeatRow>()
-        .all(conn)
-        .await?)
+impl BookableShow {
+    /// The confirmed booking of `new` by `user` on this show, made at `now`.
+    fn booking(self, user: UserId, new: &NewBooking, now: DateTime<Utc>) -> booking::Model {
+        booking::Model {
+            id: BookingId::new(),
+            user_id: user,
+            show_id: Some(new.show_id),
+            status: Status::Confirmed,
+            seat_ids: SeatList(new.seat_ids.clone()),
+            total_cents: self.total_cents,
+            movie_title: self.movie_title,
+            theatre_name: self.theatre_name,
+            starts_at: self.starts_at,
+            idempotency_key: new.idempotency_key.clone().map(String::from),
+            cancel_reason: None,
+            cancelled_at: None,
+            created_at: now,
+        }
+    }
 }
 
 /// Refuses a missing or started show, unknown and sold seats.
@@ -275,7 +248,7 @@ async fn bookable_show(
     new: &NewBooking,
     now: DateTime<Utc>,
 ) -> AppResult<BookableShow> {
-    let rows = show_seat_rows(conn, new).await?;
+    let rows = read_show(conn, new.show_id, Some(new.seat_ids.clone())).await?;
     let first = rows
         .first()
         .ok_or_else(|| AppError::not_found("show", new.show_id))?;
@@ -349,21 +322,7 @@ async fn claim_alone(
 ) -> AppResult<booking::Model> {
     // Read-only checks first, outside the write transaction.
     let show = bookable_show(store.reader(), new, now).await?;
-    let booking = booking::Model {
-        id: BookingId::new(),
-        user_id: user,
-        show_id: Some(new.show_id),
-        status: Status::Confirmed,
-        seat_ids: SeatList(new.seat_ids.clone()),
-        total_cents: show.total_cents,
-        movie_title: show.movie_title,
-        theatre_name: show.theatre_name,
-        starts_at: show.starts_at,
-        idempotency_key: new.idempotency_key.clone().map(String::from),
-        cancel_reason: None,
-        cancelled_at: None,
-        created_at: now,
-    };
+    let booking = show.booking(user, new, now);
     let confirmed = Event::BookingConfirmed(booking.clone());
     store
         .write_at(now, async |tx| {

@@ -553,6 +553,17 @@ pub fn booked_in_json(seat_map: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The client's bookings, newest first (the first page).
+pub async fn my_bookings(client: &mut Client) -> Vec<proto::Booking> {
+    client
+        .booking
+        .list_my_bookings(proto::ListMyBookingsRequest::default())
+        .await
+        .expect("list my bookings")
+        .into_inner()
+        .bookings
+}
+
 pub async fn booked_seats(client: &mut Client, show_id: &str) -> Vec<String> {
     client
         .catalog
