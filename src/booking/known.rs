@@ -72,25 +72,23 @@ impl KnownShow {
         self.sold.lock().expect("sold set poisoned").extend(seats);
     }
 
-    /// Why `new` would be refused by the database, if this set says so.
-    fn refusal(&self, new: &NewBooking, now: DateTime<Utc>) -> Option<AppError> {
-        if self.starts_at <= now {
-            return Some(AppError::FailedPrecondition(
-                Reason::ShowStarted,
-                format!("show {} has already started", new.show_id),
-            ));
-        }
-        let unknown: Vec<&str> = new
-            .seat_ids
+    /// The seats of `seats` the show does not have, in the order asked for.
+    pub fn unknown<'a>(&self, seats: &'a [SeatId]) -> Vec<&'a str> {
+        seats
             .iter()
             .filter(|s| !self.prices.contains_key(*s))
             .map(SeatId::as_str)
-            .collect();
+            .collect()
+    }
+
+    /// Why `new` would be refused by the database, if this set says so.
+    fn refusal(&self, new: &NewBooking, now: DateTime<Utc>) -> Option<AppError> {
+        if self.starts_at <= now {
+            return Some(show_started(new.show_id));
+        }
+        let unknown = self.unknown(&new.seat_ids);
         if !unknown.is_empty() {
-            return Some(AppError::invalid(
-                "seat_ids",
-                format!("no such seats in this show: {}", unknown.join(", ")),
-            ));
+            return Some(no_such_seats(&unknown));
         }
         let sold = self.sold.lock().expect("sold set poisoned");
         let mut taken: Vec<String> = new
@@ -106,6 +104,23 @@ impl KnownShow {
         taken.sort();
         Some(AppError::SeatsTaken(taken))
     }
+}
+
+/// The refusal of a booking for a show that has started.
+pub fn show_started(show: ShowId) -> AppError {
+    AppError::FailedPrecondition(
+        Reason::ShowStarted,
+        format!("show {show} has already started"),
+    )
+}
+
+/// The refusal of a booking of seats the show does not have.
+pub fn no_such_seats(unknown: &[impl AsRef<str>]) -> AppError {
+    let names: Vec<&str> = unknown.iter().map(AsRef::as_ref).collect();
+    AppError::invalid(
+        "seat_ids",
+        format!("no such seats in this show: {}", names.join(", ")),
+    )
 }
 
 /// The shows this instance knows, shared by its booking calls.

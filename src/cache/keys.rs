@@ -40,7 +40,7 @@ pub enum Generation {
     SeatsOf(ShowId),
     /// Seats of one show were freed (a booking cancelled) or the show was
     /// deleted: what a booking may be refused for from memory
-    /// (`booking::sold`) no longer holds. Bumped on nothing else, so a rush
+    /// (`booking::known`) no longer holds. Bumped on nothing else, so a rush
     /// of bookings leaves it alone.
     FreedOf(ShowId),
 }

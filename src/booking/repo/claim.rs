@@ -12,7 +12,7 @@ use sea_orm::{
 use crate::{
     booking::{
         batch::{Claim, ClaimBatcher, Outcome},
-        known::{KnownShow, KnownShows, read_show},
+        known::{KnownShow, KnownShows, no_such_seats, read_show, show_started},
         validate::{IdempotencyKey, NewBooking},
     },
     domain::Event,
@@ -20,7 +20,7 @@ use crate::{
         booking::{self, SeatList, Status},
         seat,
     },
-    error::{AppError, AppResult, Reason},
+    error::{AppError, AppResult},
     events::outbox,
     ids::{BookingId, Cents, SeatId, ShowId, UserId},
     metrics::Metrics,
@@ -163,10 +163,7 @@ impl Booker {
                     self.known.forget(new.show_id, &known);
                     Err(AppError::not_found("show", new.show_id))
                 }
-                Outcome::Started => Err(AppError::FailedPrecondition(
-                    Reason::ShowStarted,
-                    format!("show {} has already started", new.show_id),
-                )),
+                Outcome::Started => Err(show_started(new.show_id)),
                 Outcome::Stale => {
                     self.known.forget(new.show_id, &known);
                     known = self.known.load(new.show_id).await?;
@@ -175,7 +172,7 @@ impl Booker {
             };
         }
         match known.total(&new.seat_ids) {
-            None => Err(unknown_seats(new, &known)),
+            None => Err(no_such_seats(&known.unknown(&new.seat_ids))),
             Some(_) => Err(AppError::Unavailable(
                 "the show changed while it was being booked, retry".into(),
             )),
@@ -189,19 +186,6 @@ fn named<'a>(new: &'a NewBooking, names: &'a [String]) -> impl Iterator<Item = S
         .iter()
         .filter(|s| names.iter().any(|n| n == s.as_str()))
         .cloned()
-}
-
-fn unknown_seats(new: &NewBooking, known: &KnownShow) -> AppError {
-    let unknown: Vec<&str> = new
-        .seat_ids
-        .iter()
-        .filter(|s| known.total(std::slice::from_ref(s)).is_none())
-        .map(SeatId::as_str)
-        .collect();
-    AppError::invalid(
-        "seat_ids",
-        format!("no such seats in this show: {}", unknown.join(", ")),
-    )
 }
 
 /// Seat ids of `wanted` that are not in `have`, in the order asked for.
@@ -253,20 +237,14 @@ async fn bookable_show(
         .first()
         .ok_or_else(|| AppError::not_found("show", new.show_id))?;
     if first.starts_at <= now {
-        return Err(AppError::FailedPrecondition(
-            Reason::ShowStarted,
-            format!("show {} has already started", new.show_id),
-        ));
+        return Err(show_started(new.show_id));
     }
     let unknown = missing(
         &new.seat_ids,
         rows.iter().filter_map(|r| r.seat_id.as_ref()),
     );
     if !unknown.is_empty() {
-        return Err(AppError::invalid(
-            "seat_ids",
-            format!("no such seats in this show: {}", unknown.join(", ")),
-        ));
+        return Err(no_such_seats(&unknown));
     }
     let mut sold: Vec<String> = rows
         .iter()
