@@ -210,7 +210,8 @@ def h2_lines(runs):
     ]
     return [
         "Unary calls under h2load (one thread, 8 connections x 16 streams; its CPU is a fraction of "
-        "k6's per call, so the server, not the load generator, sets these rates):",
+        "k6's per call, so the server, not the load generator, sets these rates; every call, T's "
+        "included, carries the same bearer token):",
         "",
         "| call | throughput | x T | server CPU µs per call | x T | server cores | h2load cores |",
         "| --- | --- | --- | --- | --- | --- | --- |",

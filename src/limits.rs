@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::{sync::Semaphore, time::Instant};
+use tokio::sync::Semaphore;
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
@@ -28,10 +28,14 @@ const SHED_RETRY_AFTER: Duration = Duration::from_millis(250);
 
 #[derive(Clone)]
 pub struct LimitLayer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     /// Calls admitted (running or waiting); a call that cannot get one is shed.
     admitted: Arc<Semaphore>,
     /// Handler slots.
-    running: Arc<Semaphore>,
+    running: Semaphore,
     limits: Limits,
     metrics: Metrics,
 }
@@ -39,11 +43,29 @@ pub struct LimitLayer {
 impl LimitLayer {
     pub fn new(limits: Limits, metrics: Metrics) -> Self {
         Self {
-            admitted: Arc::new(Semaphore::new(limits.max_in_flight + limits.max_queued)),
-            running: Arc::new(Semaphore::new(limits.max_in_flight)),
-            limits,
-            metrics,
+            shared: Arc::new(Shared {
+                admitted: Arc::new(Semaphore::new(limits.max_in_flight + limits.max_queued)),
+                running: Semaphore::new(limits.max_in_flight),
+                limits,
+                metrics,
+            }),
         }
+    }
+}
+
+/// Counts a call in `theatre_queued_calls` while it waits for a slot.
+struct Waiting<'a>(&'a Metrics);
+
+impl<'a> Waiting<'a> {
+    fn new(metrics: &'a Metrics) -> Self {
+        metrics.queued().inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.queued().dec();
     }
 }
 
@@ -120,9 +142,9 @@ where
         if methods::resolved(&req).is_none() {
             return Box::pin(self.inner.call(req));
         }
-        let layer = self.layer.clone();
-        let Ok(admitted) = layer.admitted.clone().try_acquire_owned() else {
-            layer.metrics.shed();
+        let shared = self.layer.shared.clone();
+        let Ok(admitted) = shared.admitted.clone().try_acquire_owned() else {
+            shared.metrics.shed();
             let err = AppError::ResourceExhausted {
                 reason: Reason::Overloaded,
                 message: "server is at capacity, retry shortly".into(),
@@ -136,15 +158,24 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let _admitted = admitted;
-            let limits = layer.limits;
-            let deadline = Instant::now() + limits.rpc_deadline;
-            layer.metrics.queued().inc();
-            let slot = tokio::time::timeout_at(deadline, layer.running.acquire_owned()).await;
-            layer.metrics.queued().dec();
-            let Ok(Ok(_slot)) = slot else {
-                return Ok(refuse(deadline_exceeded(limits.rpc_deadline)));
-            };
-            match tokio::time::timeout_at(deadline, inner.call(req)).await {
+            let limits = shared.limits;
+            // One deadline, one timer, for the wait and the handler together.
+            let handled = tokio::time::timeout(limits.rpc_deadline, async {
+                let _slot = match shared.running.try_acquire() {
+                    Ok(slot) => slot,
+                    Err(_) => {
+                        let _waiting = Waiting::new(&shared.metrics);
+                        shared
+                            .running
+                            .acquire()
+                            .await
+                            .expect("the slot semaphore is never closed")
+                    }
+                };
+                inner.call(req).await
+            })
+            .await;
+            match handled {
                 Ok(Ok(response)) => Ok(oversized_to_resource_exhausted(
                     response,
                     limits.max_message_bytes,

@@ -3,6 +3,7 @@ use std::{io::IsTerminal, sync::Arc};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use theatre::logs::{JsonLine, TextLine};
 use theatre::{
     App, Config,
     auth::{
@@ -106,14 +107,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load()?;
     // Logs go to stderr: stdout is for command output such as `events tail`.
-    // A writer thread takes the writes off the request path (one line per RPC
-    // would otherwise be one write(2) per call); it never drops a line, and
-    // `_log_flush` flushes what is queued when main returns. It flushes its
-    // buffer each time it has drained the queue, so lines that arrive together
-    // leave in one write and none waits for later ones.
-    let (writer, _log_flush) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    // Lines are gathered and written by a thread of their own (`theatre::logs`);
+    // `_log_flush` writes what is still buffered when main returns.
+    let (writer, _log_flush) = theatre::logs::to_stderr();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
@@ -122,9 +118,10 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(writer)
         // Colours only for a person at a terminal, not for log files and collectors.
         .with_ansi(std::io::stderr().is_terminal());
+    // Lines logged while serving a call name it (`theatre::logs`).
     match config.log_format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.event_format(TextLine::default()).init(),
+        LogFormat::Json => logs.json().event_format(JsonLine::default()).init(),
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,

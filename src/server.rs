@@ -11,7 +11,6 @@ use tonic::{
     service::Routes,
     transport::{Server, server::TcpIncoming},
 };
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     auth::{
@@ -25,17 +24,16 @@ use crate::{
     catalog::service::CatalogApi,
     clock::{Clock, SystemClock},
     config::{Config, CorsOrigins},
+    cors::BrowserCorsLayer,
     db::Database,
     entity::user::Role,
     error::AppError,
     events::{Relay, RelayCounts, RelayStats},
     health::{HealthMonitor, report_shutting_down},
     limits::LimitLayer,
-    methods,
     metrics::{
         Metrics,
         exporter::{Exporter, MetricsServer},
-        rpc::RpcMetricsLayer,
     },
     page::Pages,
     proto::{
@@ -44,7 +42,7 @@ use crate::{
     },
     rest::JsonLayer,
     store::Store,
-    telemetry,
+    telemetry::CallLayer,
     web::WebLayer,
 };
 
@@ -77,71 +75,6 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         // google.rpc error details, so grpcurl can decode BadRequest/PreconditionFailure.
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-}
-
-fn is_local_origin(origin: &http::HeaderValue) -> bool {
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    let host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
-}
-
-/// CORS for browsers, for grpc-web and the JSON routes alike.
-fn cors_layer(origins: &CorsOrigins, extra_headers: &[String]) -> CorsLayer {
-    let allow = match origins {
-        CorsOrigins::None => AllowOrigin::list(Vec::<http::HeaderValue>::new()),
-        CorsOrigins::Localhost => AllowOrigin::predicate(|origin, _| is_local_origin(origin)),
-        CorsOrigins::List(list) => AllowOrigin::list(
-            list.iter()
-                .filter_map(|o| o.parse::<http::HeaderValue>().ok()),
-        ),
-    };
-    let header = http::HeaderName::from_static;
-    let extra = extra_headers
-        .iter()
-        .filter_map(|h| http::HeaderName::try_from(h.as_str()).ok());
-    CorsLayer::new()
-        .allow_origin(allow)
-        .allow_methods([
-            http::Method::GET,
-            http::Method::POST,
-            http::Method::PATCH,
-            http::Method::PUT,
-            http::Method::DELETE,
-            http::Method::OPTIONS,
-        ])
-        .allow_headers(
-            [
-                header("authorization"),
-                header("content-type"),
-                header("x-grpc-web"),
-                header("x-user-agent"),
-                header("grpc-timeout"),
-                header("x-request-id"),
-            ]
-            .into_iter()
-            .chain(extra)
-            .collect::<Vec<_>>(),
-        )
-        .expose_headers([
-            header("grpc-status"),
-            header("grpc-message"),
-            header("grpc-status-details-bin"),
-            header("x-request-id"),
-            header("retry-after"),
-        ])
-        .max_age(std::time::Duration::from_secs(24 * 3600))
 }
 
 /// What every handler shares.
@@ -249,18 +182,14 @@ impl App {
         // through the same layers: request id, trace, metrics, limits, auth.
         let router = Server::builder()
             .accept_http1(true)
-            .layer(cors_layer(&config.cors_origins, &config.cors_headers))
+            .layer(BrowserCorsLayer::new(
+                &config.cors_origins,
+                &config.cors_headers,
+            ))
             .layer(WebLayer::new(config.web_dir.as_deref()))
             .layer(JsonLayer::new(config.limits.max_message_bytes))
             .layer(tonic_web::GrpcWebLayer::new())
-            .layer(tower::util::MapRequestLayer::new(
-                telemetry::sanitize_request_id,
-            ))
-            .layer(tower::util::MapRequestLayer::new(methods::resolve))
-            .layer(telemetry::set_request_id())
-            .layer(telemetry::propagate_request_id())
-            .layer(telemetry::trace_rpcs())
-            .layer(RpcMetricsLayer::new(metrics.clone()))
+            .layer(CallLayer::new(metrics.clone()))
             // Shed before authenticating: under overload, refusing is the cheapest answer.
             .layer(LimitLayer::new(config.limits, metrics.clone()))
             .layer(AuthLayer::new(tokens))

@@ -1,6 +1,7 @@
 //! Every RPC gets a request id (the caller's or a fresh one, returned in the
 //! response) and one "rpc finished" log line with method, status and latency;
-//! no log line ever holds a password, a token or a password hash.
+//! a line logged while serving a call names the call; no log line ever holds
+//! a password, a token or a password hash.
 
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +32,7 @@ impl Captured {
             .with_env_filter(filter)
             .with_ansi(false)
             .with_writer(move || writer.clone())
+            .event_format(theatre::logs::TextLine::default())
             .init();
         logs
     }
@@ -82,6 +84,17 @@ async fn rpcs_are_traced_with_request_ids_and_no_secrets_are_logged() {
         7
     );
 
+    // A line the handler logs names its call.
+    let mut sign_up = Request::new(proto::SignUpRequest {
+        email: "cid@theatre.test".into(),
+        password: PASSWORD.into(),
+        display_name: "Cid".into(),
+    });
+    sign_up
+        .metadata_mut()
+        .insert("x-request-id", "req-telemetry-2".parse().unwrap());
+    auth.sign_up(sign_up).await.unwrap();
+
     // A broader flow with secrets in requests and metadata.
     let mut ann = app.user("ann").await;
     ann.auth.who_am_i(proto::WhoAmIRequest {}).await.unwrap();
@@ -105,22 +118,33 @@ async fn rpcs_are_traced_with_request_ids_and_no_secrets_are_logged() {
     assert!(
         finished
             .iter()
-            .any(|l| l.contains("method=/theatre.v1.AuthService/Login")
-                && l.contains("request_id=req-telemetry-1")
-                && l.contains("grpc_status=\"0\"")
-                && l.contains("latency_ms=")),
+            .any(|l| l.contains("method=/theatre.v1.AuthService/Login ")
+                && l.contains("request_id=req-telemetry-1 ")
+                && l.contains("grpc_status=0 ")
+                && l.contains("latency_us=")),
         "{text}"
     );
     assert!(
         finished
             .iter()
-            .any(|l| l.contains(generated) && l.contains("grpc_status=\"16\"")),
+            .any(|l| l.contains(generated) && l.contains("grpc_status=16 ")),
         "{text}"
     );
     assert!(
         finished
             .iter()
             .any(|l| l.contains("BookingService/CreateBooking")),
+        "{text}"
+    );
+
+    assert!(
+        text.lines().any(|l| l.contains("user signed up")
+            && l.ends_with(" method=/theatre.v1.AuthService/SignUp request_id=req-telemetry-2")),
+        "{text}"
+    );
+    // The call's own line does not repeat the call's fields.
+    assert!(
+        finished.iter().all(|l| l.matches("method=").count() == 1),
         "{text}"
     );
 
