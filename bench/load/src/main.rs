@@ -129,7 +129,7 @@ fn rush_request(seed: &Value) -> CreateBookingRequest {
 /// A xorshift step over a per-thread state: seats for the rush, not secrets.
 fn random() -> u64 {
     use std::cell::Cell;
-    thread_local!(static STATE: Cell<u64> = Cell::new(0x9e37_79b9_7f4a_7c15));
+    thread_local!(static STATE: Cell<u64> = const { Cell::new(0x9e37_79b9_7f4a_7c15) });
     STATE.with(|s| {
         let mut x = s.get();
         x ^= x << 13;
