@@ -13,9 +13,10 @@
 //! show's [`Generation::FreedOf`](crate::cache::Generation) counter after it
 //! commits and before it answers (a cancellation, the show's deletion). A set
 //! records that counter as it was *before* the set was read from the database,
-//! and a refusal from memory first reads the counter again: if it moved (or
-//! cannot be read), the set is dropped, the booking goes to the database, and
-//! the next one reloads. So once a cancellation has returned, on any instance,
+//! and a refusal from memory first reads the counter again, in a reading that
+//! started after the booking arrived (shared with the refusals that arrived
+//! with it, `booking::freed`): if it moved (or cannot be read), the set is
+//! dropped, the booking goes to the database, and the next one reloads. So once a cancellation has returned, on any instance,
 //! no instance refuses its seats from memory.
 //!
 //! Without Redis the counter is this instance's own count of such writes: one
@@ -36,7 +37,7 @@ use sea_orm::{
 };
 
 use crate::{
-    booking::validate::NewBooking,
+    booking::{freed::FreedReadings, validate::NewBooking},
     entity::{movie, seat, show, theatre},
     error::{AppError, AppResult, Reason},
     ids::{Cents, SeatId, ShowId},
@@ -131,6 +132,8 @@ pub struct KnownShows {
     /// thousand calls would otherwise each read the whole show).
     flights: Mutex<HashMap<ShowId, Arc<tokio::sync::Mutex<()>>>>,
     loads: std::sync::atomic::AtomicU64,
+    /// The freed counters refusals check, one reading at a time per show.
+    freed: FreedReadings,
 }
 
 /// One row of a show read: the show with what a booking copies of it,
@@ -148,6 +151,7 @@ pub struct ShowSeatRow {
 impl KnownShows {
     pub fn new(store: Store) -> Self {
         Self {
+            freed: FreedReadings::new(store.cache().clone()),
             store,
             shows: Mutex::default(),
             flights: Mutex::default(),
@@ -244,7 +248,7 @@ impl KnownShows {
         now: DateTime<Utc>,
     ) -> Option<AppError> {
         let refusal = known.refusal(new, now)?;
-        let current = self.store.cache().freed_version(new.show_id).await;
+        let current = self.freed.read(new.show_id).await;
         if known.freed.is_some() && current == known.freed {
             return Some(refusal);
         }
