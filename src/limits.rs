@@ -105,12 +105,20 @@ fn oversized_to_resource_exhausted<B: Default>(
     response: http::Response<B>,
     limit: usize,
 ) -> http::Response<B> {
-    let oversized = Status::from_header_map(response.headers()).is_some_and(|status| {
-        status.code() == Code::OutOfRange
-            && status
-                .message()
-                .contains("decoded message length too large")
-    });
+    // The code first: building the whole status decodes the base64 details
+    // of every error answer, a refusal's largest cost after its own encoding.
+    let out_of_range = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|code| code.to_str().ok()?.parse::<i32>().ok())
+        == Some(Code::OutOfRange as i32);
+    let oversized = out_of_range
+        && Status::from_header_map(response.headers()).is_some_and(|status| {
+            status.code() == Code::OutOfRange
+                && status
+                    .message()
+                    .contains("decoded message length too large")
+        });
     if !oversized {
         return response;
     }
