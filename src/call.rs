@@ -1,7 +1,7 @@
 //! The call a task is serving: its method and request id, set by the
 //! telemetry layer (`crate::telemetry`) around the handler, so that every line
 //! logged while serving it (a database error, a throttled login) names the
-//! call it belongs to (`crate::logs::WithCall`) and can be matched with the
+//! call it belongs to (`crate::logs::TextLine`, `JsonLine`) and can be matched with the
 //! call's "rpc finished" line.
 //!
 //! A task-local rather than a tracing span: a span per call cost more than

@@ -21,6 +21,7 @@ use crate::{
     error::{AppError, Reason, status_for},
     methods,
     metrics::Metrics,
+    telemetry::grpc_status,
 };
 
 /// How soon a shed client is told to retry.
@@ -107,17 +108,11 @@ fn oversized_to_resource_exhausted<B: Default>(
 ) -> http::Response<B> {
     // The code first: building the whole status decodes the base64 details
     // of every error answer, a refusal's largest cost after its own encoding.
-    let out_of_range = response
-        .headers()
-        .get("grpc-status")
-        .and_then(|code| code.to_str().ok()?.parse::<i32>().ok())
-        == Some(Code::OutOfRange as i32);
-    let oversized = out_of_range
+    let oversized = grpc_status(response.headers()) == Some(Code::OutOfRange as u16)
         && Status::from_header_map(response.headers()).is_some_and(|status| {
-            status.code() == Code::OutOfRange
-                && status
-                    .message()
-                    .contains("decoded message length too large")
+            status
+                .message()
+                .contains("decoded message length too large")
         });
     if !oversized {
         return response;

@@ -3,7 +3,6 @@ use std::{io::IsTerminal, sync::Arc};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use theatre::logs::{JsonLine, TextLine};
 use theatre::{
     App, Config,
     auth::{
@@ -15,6 +14,7 @@ use theatre::{
     config::LogFormat,
     db::Database,
     entity::user::Role,
+    logs::{JsonLine, TextLine},
     store::Store,
 };
 use tracing_subscriber::EnvFilter;

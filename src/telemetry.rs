@@ -72,7 +72,8 @@ fn never_indexed(id: &HeaderValue) -> HeaderValue {
     id
 }
 
-fn grpc_status(headers: &HeaderMap) -> Option<u16> {
+/// The gRPC status code in a response head or its trailers.
+pub fn grpc_status(headers: &HeaderMap) -> Option<u16> {
     headers.get("grpc-status")?.to_str().ok()?.parse().ok()
 }
 

@@ -16,8 +16,9 @@
 //! and a refusal from memory first reads the counter again, in a reading that
 //! started after the booking arrived (shared with the refusals that arrived
 //! with it, `booking::freed`): if it moved (or cannot be read), the set is
-//! dropped, the booking goes to the database, and the next one reloads. So once a cancellation has returned, on any instance,
-//! no instance refuses its seats from memory.
+//! dropped, the booking goes to the database, and the next one reloads. So
+//! once a cancellation has returned, on any instance, no instance refuses its
+//! seats from memory.
 //!
 //! Without Redis the counter is this instance's own count of such writes: one
 //! instance per database, as the cache assumes.

@@ -54,12 +54,8 @@ where
     ) -> fmt::Result {
         let meta = event.metadata();
         if writer.has_ansi_escapes() || meta.fields().field("log.target").is_some() {
-            let mut line = String::new();
-            self.colours
-                .format_event(ctx, Writer::new(&mut line).by_ref(), event)?;
-            return call::with_current(|call| match call {
-                Some(call) => writeln!(writer, "{}{}", line.trim_end(), TextCall(call)),
-                None => writer.write_str(&line),
+            return with_call(&self.colours, ctx, writer, event, |w, line, call| {
+                writeln!(w, "{line}{}", TextCall(call))
             });
         }
         write_timestamp(&mut writer, Utc::now())?;
@@ -239,25 +235,43 @@ where
     fn format_event(
         &self,
         ctx: &FmtContext<'_, S, JsonFields>,
-        mut writer: Writer<'_>,
+        writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        call::with_current(|call| {
-            let Some(call) = call else {
-                return self.inner.format_event(ctx, writer.by_ref(), event);
-            };
-            let mut line = String::new();
-            self.inner
-                .format_event(ctx, Writer::new(&mut line), event)?;
-            let line = line.trim_end();
+        with_call(&self.inner, ctx, writer, event, |w, line, call| {
             let line = line.strip_suffix('}').unwrap_or(line);
             let fields = serde_json::json!({
                 "method": &*call.method,
                 "request_id": call.request_id(),
             });
-            writeln!(writer, "{line},\"call\":{fields}}}")
+            writeln!(w, "{line},\"call\":{fields}}}")
         })
     }
+}
+
+/// A line of `inner`'s format: as it is outside a call; inside one, formatted
+/// into a buffer first and handed to `add_call`, without its line end, to be
+/// written with the call.
+fn with_call<S, N, F>(
+    inner: &F,
+    ctx: &FmtContext<'_, S, N>,
+    mut writer: Writer<'_>,
+    event: &Event<'_>,
+    add_call: impl FnOnce(&mut Writer<'_>, &str, &CallInfo) -> fmt::Result,
+) -> fmt::Result
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    call::with_current(|call| {
+        let Some(call) = call else {
+            return inner.format_event(ctx, writer.by_ref(), event);
+        };
+        let mut line = String::new();
+        inner.format_event(ctx, Writer::new(&mut line), event)?;
+        add_call(&mut writer, line.trim_end(), call)
+    })
 }
 
 #[cfg(test)]

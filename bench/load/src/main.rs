@@ -21,7 +21,11 @@ use std::{
 
 use serde_json::{Value, json};
 use theatre::proto::{CreateBookingRequest, booking_service_client::BookingServiceClient};
-use tonic::{Code, Request, transport::Channel};
+use tonic::{
+    Code, Request,
+    metadata::{Ascii, MetadataValue},
+    transport::Channel,
+};
 
 /// HTTP/2 connections the workers share (k6 opened one per VU).
 const CONNECTIONS: usize = 8;
@@ -93,19 +97,19 @@ fn trend(values: &mut [f64]) -> Value {
 #[derive(Clone)]
 struct Load {
     clients: Vec<BookingServiceClient<Channel>>,
-    users: Arc<Vec<String>>,
+    /// Each seeded user's `authorization` value, made once.
+    bearers: Arc<Vec<MetadataValue<Ascii>>>,
     tally: Arc<Mutex<Tally>>,
 }
 
 impl Load {
     async fn book(&self, vu: u64, request: CreateBookingRequest) {
         let mut client = self.clients[vu as usize % self.clients.len()].clone();
-        let user = &self.users[(vu as usize - 1) % self.users.len()];
+        let bearer = &self.bearers[(vu as usize - 1) % self.bearers.len()];
         let mut request = Request::new(request);
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {user}").parse().expect("a token is ASCII"),
-        );
+        request
+            .metadata_mut()
+            .insert("authorization", bearer.clone());
         let start = Instant::now();
         let code = match client.create_booking(request).await {
             Ok(_) => Code::Ok,
@@ -157,15 +161,18 @@ async fn main() {
             .expect("connecting to the service");
         clients.push(BookingServiceClient::new(channel));
     }
-    let users: Vec<String> = seed["users"]
+    let bearers: Vec<MetadataValue<Ascii>> = seed["users"]
         .as_array()
         .expect("users")
         .iter()
-        .map(|u| u.as_str().expect("a token").to_owned())
+        .map(|u| {
+            let token = u.as_str().expect("a token");
+            format!("Bearer {token}").parse().expect("a token is ASCII")
+        })
         .collect();
     let load = Load {
         clients,
-        users: Arc::new(users),
+        bearers: Arc::new(bearers),
         tally: Arc::default(),
     };
     let start = Instant::now();
