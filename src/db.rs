@@ -13,7 +13,10 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    sqlx::{
+        postgres::{PgConnectOptions, PgSslMode},
+        sqlite::{SqliteJournalMode, SqliteSynchronous},
+    },
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -39,6 +42,8 @@ pub struct Database {
     /// A one-connection pool of its own for health probes, so that a probe
     /// neither waits behind a busy pool nor for the pool's acquire timeout.
     probe: DatabaseConnection,
+    /// Where the seat claims may open connections of their own.
+    direct: Option<Direct>,
 }
 
 impl Database {
@@ -60,7 +65,8 @@ impl Database {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
-            });
+            })
+            .map_sqlx_postgres_opts(without_loopback_tls);
         let mut conn = sea_orm::Database::connect(options).await?;
         Migrator::up(&conn, None).await?;
         let statements = Arc::new(AtomicU64::new(0));
@@ -75,14 +81,26 @@ impl Database {
             .max_connections(1)
             .min_connections(0)
             .connect_lazy(true)
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            .map_sqlx_postgres_opts(without_loopback_tls);
+        let direct = match conn.get_database_backend() {
+            DbBackend::Postgres => Direct::for_claims(url, statements.clone()).await,
+            _ => None,
+        };
         Ok(Self {
             conn,
             write_gate,
             statements,
             max_connections,
             probe: sea_orm::Database::connect(probe).await?,
+            direct,
         })
+    }
+
+    /// Where the seat claims open connections of their own, if they do
+    /// (PostgreSQL, where [`Direct::for_claims`] allows it).
+    pub fn direct(&self) -> Option<&Direct> {
+        self.direct.as_ref()
     }
 
     /// Whether the database answers within `timeout`, on the probe's own
@@ -151,6 +169,115 @@ impl Database {
     }
 }
 
+/// Connections outside the pool, straight from tokio-postgres: the seat
+/// claims' hot path (`src/booking/direct.rs`). sqlx sends a `Sync` and waits
+/// for its answer each time a connection goes back to the pool, and does not
+/// pipeline; tokio-postgres sends one statement per claim batch and lets
+/// several ride one connection.
+#[derive(Clone)]
+pub struct Direct {
+    config: Arc<tokio_postgres::Config>,
+    statements: Arc<AtomicU64>,
+}
+
+impl Direct {
+    /// The claims' own connections for `url`, if they would speak as the
+    /// pool does: the URL is one tokio-postgres reads the same way (it knows
+    /// none of sqlx's own parameters and none of libpq's environment), it
+    /// names the user, and it allows plain text, which tokio-postgres without
+    /// a TLS connector speaks: `sslmode=disable`, or a server on this host.
+    /// A first connection is opened to make sure (a password sqlx would find
+    /// in `PGPASSWORD`, say); otherwise the claims use the pool, and the log
+    /// says why.
+    pub async fn for_claims(url: &str, statements: Arc<AtomicU64>) -> Option<Self> {
+        let direct = match Self::from_url(url) {
+            Ok(config) => Self {
+                config: Arc::new(config),
+                statements,
+            },
+            Err(why) => {
+                tracing::info!("seat claims use the connection pool: {why}");
+                return None;
+            }
+        };
+        match direct.connect().await {
+            Ok(_) => Some(direct),
+            Err(err) => {
+                tracing::warn!(error = %err, "seat claims use the connection pool: a connection of their own failed");
+                None
+            }
+        }
+    }
+
+    fn from_url(url: &str) -> Result<tokio_postgres::Config, &'static str> {
+        let pool: PgConnectOptions = url.parse().map_err(|_| "sqlx cannot read the URL either")?;
+        if !matches!(pool.get_ssl_mode(), PgSslMode::Disable | PgSslMode::Prefer) {
+            return Err("the URL asks for TLS");
+        }
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|_| "the URL has parameters only sqlx knows")?;
+        if config.get_user().is_none() {
+            return Err("the URL names no user");
+        }
+        let local = config.get_hosts().iter().all(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) => on_this_host(name),
+            tokio_postgres::config::Host::Unix(_) => true,
+        }) && config.get_hostaddrs().iter().all(|ip| ip.is_loopback());
+        let plain = config.get_ssl_mode() == tokio_postgres::config::SslMode::Disable;
+        if !(plain || local) {
+            return Err("the server is on another host and the URL allows TLS");
+        }
+        config.connect_timeout(Duration::from_secs(5));
+        Ok(config)
+    }
+
+    /// A new connection; its I/O runs on a task of its own until the client
+    /// is dropped or the server closes it.
+    pub async fn connect(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "a seat-claim connection closed");
+            }
+        });
+        Ok(client)
+    }
+
+    /// Counts `n` statements sent, with the pool's ([`Database::statements`]).
+    pub fn counted(&self, n: u64) {
+        self.statements.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Whether `host` names this machine: a loopback address, `localhost`, or
+/// a Unix socket's directory.
+pub fn on_this_host(host: &str) -> bool {
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `sslmode=prefer` (the default) means TLS if the server offers it, which a
+/// Debian server does, with its snakeoil certificate. On loopback or a Unix
+/// socket that encryption protects nothing, and it cost the booking path a
+/// third of its throughput here (BENCHMARKS.md, "The seat claims'
+/// connections"); so on this host, and only where the URL left the choice to
+/// the server, the pool speaks plain. `require` and stronger are kept as
+/// asked, and so is TLS to any other host.
+fn without_loopback_tls(options: PgConnectOptions) -> PgConnectOptions {
+    let local = options.get_socket().is_some() || on_this_host(options.get_host());
+    if local && matches!(options.get_ssl_mode(), PgSslMode::Prefer) {
+        options.ssl_mode(PgSslMode::Disable)
+    } else {
+        options
+    }
+}
+
 /// A write transaction; holds the SQLite write gate until it is committed or dropped.
 pub struct WriteTx {
     // Field order matters: the transaction is dropped (rolled back) before the gate opens.
@@ -169,5 +296,52 @@ impl Deref for WriteTx {
 
     fn deref(&self) -> &Self::Target {
         &self.txn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mode the pool will use for `url`, by the URL's own name for it.
+    fn mode(url: &str) -> &'static str {
+        match without_loopback_tls(url.parse().expect("a PostgreSQL URL")).get_ssl_mode() {
+            PgSslMode::Disable => "disable",
+            PgSslMode::Prefer => "prefer",
+            PgSslMode::Require => "require",
+            PgSslMode::VerifyFull => "verify-full",
+            _ => "another",
+        }
+    }
+
+    #[test]
+    fn direct_connections_only_where_they_speak_as_the_pool_would() {
+        assert!(Direct::from_url("postgres://u@127.0.0.1:5432/db").is_ok());
+        assert!(Direct::from_url("postgres://u@localhost/db").is_ok());
+        assert!(Direct::from_url("postgresql://u@%2Frun%2Fpostgresql/db").is_ok());
+        assert!(Direct::from_url("postgres://u@db.example.com/db?sslmode=disable").is_ok());
+        // TLS the URL allows, to another host: only the pool speaks it.
+        assert!(Direct::from_url("postgres://u@db.example.com/db").is_err());
+        assert!(Direct::from_url("postgres://u@127.0.0.1/db?sslmode=require").is_err());
+        // sqlx's own parameter; a user sqlx would take from the environment.
+        assert!(
+            Direct::from_url("postgres://u@127.0.0.1/db?statement-cache-capacity=100").is_err()
+        );
+        assert!(Direct::from_url("postgres://127.0.0.1/db").is_err());
+    }
+
+    #[test]
+    fn the_pool_skips_tls_only_on_this_host_and_only_if_the_url_allows() {
+        assert_eq!(mode("postgres://u@127.0.0.1/db"), "disable");
+        assert_eq!(mode("postgres://u@localhost/db"), "disable");
+        assert_eq!(mode("postgres://u@[::1]:5432/db"), "disable");
+        assert_eq!(mode("postgres://u@%2Frun%2Fpostgresql/db"), "disable");
+        assert_eq!(mode("postgres://u@db.example.com/db"), "prefer");
+        assert_eq!(mode("postgres://u@10.0.0.7/db"), "prefer");
+        assert_eq!(mode("postgres://u@127.0.0.1/db?sslmode=require"), "require");
+        assert_eq!(
+            mode("postgres://u@db.example.com/db?sslmode=verify-full"),
+            "verify-full"
+        );
     }
 }

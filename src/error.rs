@@ -238,20 +238,53 @@ fn transient(err: &DbErr) -> Option<Transient> {
     }
 }
 
+impl Transient {
+    /// The client's error for this fault, logged once with what caused it.
+    fn error(self, cause: &dyn std::fmt::Display) -> AppError {
+        match self {
+            Transient::Unavailable => {
+                tracing::warn!(error = %cause, "database unavailable");
+                AppError::Unavailable("database unavailable, retry".into())
+            }
+            Transient::Deadline => {
+                tracing::warn!(error = %cause, "database statement timed out");
+                AppError::DeadlineExceeded("database statement timed out".into())
+            }
+        }
+    }
+}
+
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
         match transient(&err) {
-            Some(Transient::Unavailable) => {
-                tracing::warn!(error = %err, "database unavailable");
-                AppError::Unavailable("database unavailable, retry".into())
-            }
-            Some(Transient::Deadline) => {
-                tracing::warn!(error = %err, "database statement timed out");
-                AppError::DeadlineExceeded("database statement timed out".into())
-            }
+            Some(transient) => transient.error(&err),
             None => AppError::Database(err),
         }
     }
+}
+
+/// An error of the seat claims' own connections (tokio-postgres), read by
+/// the same SQLSTATE table as the pool's. Without a SQLSTATE, a connection
+/// that closed or failed at the socket is an outage; anything else (a value
+/// that would not convert) is our bug.
+pub fn from_postgres(err: &tokio_postgres::Error) -> AppError {
+    let broken = || {
+        err.is_closed() || std::error::Error::source(err).is_some_and(|s| s.is::<std::io::Error>())
+    };
+    match err.code() {
+        Some(code) => match transient_sqlstate(code.code()) {
+            Some(transient) => transient.error(err),
+            None => AppError::Internal(format!("seat claim: {err}")),
+        },
+        None if broken() => Transient::Unavailable.error(err),
+        None => AppError::Internal(format!("seat claim: {err}")),
+    }
+}
+
+/// A connection of the seat claims' own that could not be opened or
+/// prepared: whatever the server said, not the client's fault.
+pub fn unreachable(err: &tokio_postgres::Error) -> AppError {
+    Transient::Unavailable.error(err)
 }
 
 /// A status of `code` whose only detail is the `ErrorInfo` of `reason`.

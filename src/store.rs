@@ -63,6 +63,10 @@ impl Store {
         self.db.conn()
     }
 
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
     pub fn cache(&self) -> &Cache {
         &self.cache
     }

@@ -9,11 +9,19 @@
 //! running is sent at once, alone, so a lone booking waits for nothing; the
 //! claims that arrive while every slot is busy wait for the first slot to free
 //! and go in it together (up to [`MAX_BATCH`]), so batches grow with the load
-//! by themselves. A batch that fails as a whole (a deadlock, a lost
-//! connection) is retried one booking at a time, so each member gets its own
-//! answer.
+//! by themselves.
+//!
+//! Each slot has a route to the database, kept from batch to batch: a
+//! connection of the claims' own ([`Direct`], tokio-postgres, one exchange
+//! per batch) where the URL allows one, otherwise the pool. A batch the
+//! database refused as a whole (a deadlock, a statement timeout) claimed
+//! nothing, and is retried one booking at a time, so that each member gets
+//! its own answer; a batch whose connection broke may have committed, and
+//! each member is told `UNAVAILABLE`, which a retry with the same
+//! idempotency key settles.
 use std::{collections::HashSet, sync::Arc};
 
+use futures_util::future::join_all;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement, Value,
     sea_query::ArrayType,
@@ -23,11 +31,13 @@ use tokio::{
     task::JoinSet,
 };
 
+use super::direct::{Link, Open};
 use crate::{
     cache::Cache,
+    db::{Database, Direct},
     domain::Event,
     entity::booking,
-    error::{AppError, AppResult},
+    error::{self, AppError, AppResult},
     events::outbox,
     metrics::Metrics,
 };
@@ -76,10 +86,11 @@ pub struct ClaimBatcher {
 
 impl ClaimBatcher {
     /// Starts the batching task on the current runtime.
-    pub fn start(conn: DatabaseConnection, cache: Cache, metrics: Metrics) -> Self {
+    pub fn start(db: &Database, cache: Cache, metrics: Metrics) -> Self {
         let (queue, waiting) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
-            conn,
+            conn: db.conn().clone(),
+            direct: db.direct().cloned(),
             cache,
             metrics,
         });
@@ -102,13 +113,122 @@ impl ClaimBatcher {
 /// What every batch uses.
 struct Shared {
     conn: DatabaseConnection,
+    direct: Option<Direct>,
     cache: Cache,
     metrics: Metrics,
+}
+
+/// How a slot reaches the database.
+enum Route {
+    Direct(Link),
+    Pool(DatabaseConnection),
+}
+
+impl Route {
+    fn new(shared: &Shared) -> Self {
+        match &shared.direct {
+            Some(direct) => Route::Direct(Link::new(direct.clone())),
+            None => Route::Pool(shared.conn.clone()),
+        }
+    }
+
+    async fn ready(&mut self) -> Result<Ready<'_>, Failed> {
+        match self {
+            Route::Direct(link) => link.open().await.map(Ready::Direct),
+            Route::Pool(conn) => Ok(Ready::Pool(conn)),
+        }
+    }
+}
+
+/// A route that can take a call now.
+enum Ready<'a> {
+    Direct(&'a Open),
+    Pool(&'a DatabaseConnection),
+}
+
+impl Ready<'_> {
+    async fn call(&self, claims: &[&Claim]) -> Result<Vec<Outcome>, Failed> {
+        match self {
+            Ready::Direct(open) => open.call(claims).await,
+            Ready::Pool(conn) => call(conn, claims).await.map_err(Failed::from_db),
+        }
+    }
+}
+
+/// A call that failed as a whole.
+pub struct Failed {
+    /// What each member is told.
+    error: AppError,
+    /// The database refused the statement: its transaction rolled back, none
+    /// of the batch was claimed, and each member may be claimed alone.
+    /// Otherwise nothing was sent, or the answer was lost or unreadable, and
+    /// the batch may have committed.
+    refused: bool,
+    /// A foreign-key violation: a show was deleted during the claim.
+    show_gone: bool,
+}
+
+impl Failed {
+    fn from_db(err: DbErr) -> Self {
+        Self {
+            refused: error::raised(&err).is_some(),
+            show_gone: matches!(
+                err.sql_err(),
+                Some(SqlErr::ForeignKeyConstraintViolation(_))
+            ),
+            error: err.into(),
+        }
+    }
+
+    pub fn from_postgres(err: tokio_postgres::Error) -> Self {
+        Self {
+            refused: err.code().is_some(),
+            show_gone: err.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION),
+            error: error::from_postgres(&err),
+        }
+    }
+
+    /// No connection could be opened or prepared: nothing was sent.
+    pub fn unsent(err: tokio_postgres::Error) -> Self {
+        Self {
+            error: error::unreachable(&err),
+            refused: false,
+            show_gone: false,
+        }
+    }
+
+    /// The batch ran but its answer could not be read: our bug.
+    pub fn unread(err: &dyn std::fmt::Display) -> Self {
+        Self {
+            error: AppError::Internal(format!("claim_bookings answered badly: {err}")),
+            refused: false,
+            show_gone: false,
+        }
+    }
+
+    /// The error again, for one more member of the batch.
+    fn again(&self) -> AppError {
+        match &self.error {
+            AppError::Unavailable(m) => AppError::Unavailable(m.clone()),
+            AppError::DeadlineExceeded(m) => AppError::DeadlineExceeded(m.clone()),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+
+    /// A lone booking's answer: a show deleted under it is not found.
+    fn alone(self) -> AppResult<Outcome> {
+        if self.show_gone {
+            Ok(Outcome::NotFound)
+        } else {
+            Err(self.error)
+        }
+    }
 }
 
 /// Sends what is waiting whenever a slot is free; see the module docs.
 async fn gather(shared: Arc<Shared>, mut arrivals: mpsc::UnboundedReceiver<Pending>) {
     let mut waiting: Vec<Pending> = Vec::new();
+    let mut free: Vec<Route> = (0..IN_FLIGHT).map(|_| Route::new(&shared)).collect();
     let mut running = JoinSet::new();
     let mut open = true;
     loop {
@@ -122,16 +242,20 @@ async fn gather(shared: Arc<Shared>, mut arrivals: mpsc::UnboundedReceiver<Pendi
                 }
                 None => open = false,
             },
-            Some(_) = running.join_next(), if !running.is_empty() => {}
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                // A batch that panicked took its route with it.
+                free.push(done.unwrap_or_else(|_| Route::new(&shared)));
+            }
             else => break,
         }
-        while running.len() < IN_FLIGHT && !waiting.is_empty() {
+        while !waiting.is_empty()
+            && let Some(route) = free.pop()
+        {
             // Split what waits evenly over the free slots.
-            let free = IN_FLIGHT - running.len();
-            let size = waiting.len().div_ceil(free).min(MAX_BATCH);
+            let size = waiting.len().div_ceil(free.len() + 1).min(MAX_BATCH);
             let batch = take_batch(&mut waiting, size);
             shared.metrics.claim_batch(batch.len());
-            running.spawn(claim_batch(shared.clone(), batch));
+            running.spawn(claim_batch(shared.clone(), route, batch));
         }
     }
 }
@@ -161,14 +285,18 @@ fn take_batch(waiting: &mut Vec<Pending>, size: usize) -> Vec<Pending> {
     batch
 }
 
-/// Claims `batch` in one call, tells the cache what its bookings made stale,
-/// and answers each member; a failed call is retried member by member.
-async fn claim_batch(shared: Arc<Shared>, mut batch: Vec<Pending>) {
+/// Claims `batch` in one call on `route`, tells the cache what its bookings
+/// made stale, and answers each member (see the module docs for a failed
+/// call); hands the route back for the next batch.
+async fn claim_batch(shared: Arc<Shared>, mut route: Route, mut batch: Vec<Pending>) -> Route {
     // One lock order on shows for all batches (the function's header says why).
     batch.sort_by_key(|p| p.claim.booking.show_id.map(|s| s.0));
     let claims: Vec<&Claim> = batch.iter().map(|p| &p.claim).collect();
     let started = std::time::Instant::now();
-    let answer = call(&shared.conn, &claims).await;
+    let answer = match route.ready().await {
+        Ok(ready) => ready.call(&claims).await,
+        Err(unsent) => Err(unsent),
+    };
     shared
         .metrics
         .claim_batch_took(started.elapsed().as_secs_f64());
@@ -189,48 +317,89 @@ async fn claim_batch(shared: Arc<Shared>, mut batch: Vec<Pending>) {
                 }
             });
         }
-        Err(err) if batch.len() == 1 => {
+        Err(failed) if batch.len() == 1 => {
             let pending = batch.pop().expect("one member");
-            let _ = pending.reply.send(alone(err));
+            let _ = pending.reply.send(failed.alone());
         }
-        Err(err) => {
-            tracing::warn!(error = %err, size = batch.len(), "claim batch failed; claiming its members one by one");
-            let mut retries = JoinSet::new();
+        Err(failed) if failed.refused => {
+            tracing::warn!(error = %failed.error, size = batch.len(), "claim batch refused; claiming its members one by one");
+            retry_each(&shared, &mut route, batch).await;
+        }
+        Err(failed) => {
             for pending in batch {
-                let shared = shared.clone();
-                retries.spawn(async move {
-                    let answer = call(&shared.conn, &[&pending.claim])
-                        .await
-                        .map(|mut o| o.pop().expect("one outcome per claim"))
-                        .or_else(alone);
-                    if let Ok(Outcome::Booked) = answer {
-                        let confirmed = Event::BookingConfirmed(pending.claim.booking.clone());
-                        shared.cache.invalidate(&[confirmed]).await;
-                    }
-                    let _ = pending.reply.send(answer);
-                });
+                let _ = pending.reply.send(Err(failed.again()));
             }
-            retries.join_all().await;
         }
     }
+    route
 }
 
-/// A lone booking's failed call: a foreign-key violation means the show was
-/// deleted between the function's read and its insert.
-fn alone(err: DbErr) -> AppResult<Outcome> {
-    match err.sql_err() {
-        Some(SqlErr::ForeignKeyConstraintViolation(_)) => Ok(Outcome::NotFound),
-        _ => Err(err.into()),
-    }
+/// Claims each of `batch` on its own, all at once (pipelined on a
+/// connection of the claims' own, on connections of their own from the pool).
+async fn retry_each(shared: &Shared, route: &mut Route, batch: Vec<Pending>) {
+    let ready = match route.ready().await {
+        Ok(ready) => ready,
+        Err(failed) => {
+            for pending in batch {
+                let _ = pending.reply.send(Err(failed.again()));
+            }
+            return;
+        }
+    };
+    join_all(batch.into_iter().map(|pending| {
+        let ready = &ready;
+        async move {
+            let answer = match ready.call(&[&pending.claim]).await {
+                Ok(mut outcomes) => Ok(outcomes.pop().expect("one outcome per claim")),
+                Err(failed) => failed.alone(),
+            };
+            if let Ok(Outcome::Booked) = answer {
+                let confirmed = Event::BookingConfirmed(pending.claim.booking.clone());
+                shared.cache.invalidate(&[confirmed]).await;
+            }
+            let _ = pending.reply.send(answer);
+        }
+    }))
+    .await;
 }
 
 /// The statement, `claim_bookings` with one array element per booking.
-const CLAIM_BOOKINGS_SQL: &str = include_str!("sql/claim_bookings_call.sql");
+pub const CLAIM_BOOKINGS_SQL: &str = include_str!("sql/claim_bookings_call.sql");
+
+/// Each booking's outcome from the function's rows `(n, outcome, seats)`.
+pub fn answers(
+    len: usize,
+    rows: Vec<(i32, String, Option<Vec<String>>)>,
+) -> Result<Vec<Outcome>, String> {
+    let mut outcomes = vec![None; len];
+    for (n, outcome, seats) in rows {
+        let outcome = match outcome.as_str() {
+            "OK" => Outcome::Booked,
+            "SOLD" => Outcome::Sold(seats.unwrap_or_default()),
+            "TAKEN" => Outcome::Taken(seats.unwrap_or_default()),
+            "KEY_USED" => Outcome::KeyUsed,
+            "NOT_FOUND" => Outcome::NotFound,
+            "STARTED" => Outcome::Started,
+            "STALE" => Outcome::Stale,
+            other => return Err(format!("outcome {other:?}")),
+        };
+        let slot = usize::try_from(n - 1)
+            .ok()
+            .and_then(|i| outcomes.get_mut(i))
+            .ok_or_else(|| format!("an outcome for booking {n}"))?;
+        *slot = Some(outcome);
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| "no outcome for a booking".to_owned()))
+        .collect()
+}
 
 fn array(kind: ArrayType, values: impl IntoIterator<Item = Value>) -> Value {
     Value::Array(kind, Some(Box::new(values.into_iter().collect())))
 }
 
+/// `claim_bookings` for `claims` on the pool.
 async fn call(conn: &DatabaseConnection, claims: &[&Claim]) -> Result<Vec<Outcome>, DbErr> {
     let rows = claims.iter().map(|c| &c.booking);
     let strings = |f: &dyn Fn(&Claim) -> String| {
@@ -280,31 +449,15 @@ async fn call(conn: &DatabaseConnection, claims: &[&Claim]) -> Result<Vec<Outcom
     ];
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, CLAIM_BOOKINGS_SQL, values);
     let rows = conn.query_all_raw(statement).await?;
-    let mut outcomes = vec![None; claims.len()];
-    for row in rows {
-        let n: i32 = row.try_get("", "n")?;
-        let outcome: String = row.try_get("", "outcome")?;
-        let seats: Option<Vec<String>> = row.try_get("", "seats")?;
-        let outcome = match outcome.as_str() {
-            "OK" => Outcome::Booked,
-            "SOLD" => Outcome::Sold(seats.unwrap_or_default()),
-            "TAKEN" => Outcome::Taken(seats.unwrap_or_default()),
-            "KEY_USED" => Outcome::KeyUsed,
-            "NOT_FOUND" => Outcome::NotFound,
-            "STARTED" => Outcome::Started,
-            "STALE" => Outcome::Stale,
-            other => {
-                return Err(DbErr::Custom(format!("claim_bookings answered {other:?}")));
-            }
-        };
-        let slot = usize::try_from(n - 1)
-            .ok()
-            .and_then(|i| outcomes.get_mut(i))
-            .ok_or_else(|| DbErr::Custom(format!("claim_bookings answered for booking {n}")))?;
-        *slot = Some(outcome);
-    }
-    outcomes
-        .into_iter()
-        .map(|o| o.ok_or_else(|| DbErr::Custom("claim_bookings skipped a booking".into())))
-        .collect()
+    let rows = rows
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("", "n")?,
+                row.try_get("", "outcome")?,
+                row.try_get("", "seats")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    answers(claims.len(), rows).map_err(|err| DbErr::Custom(format!("claim_bookings: {err}")))
 }

@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::common::*;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use theatre::{
+    config::ConnectionUrl,
     entity::{booking, seat},
     proto,
 };
@@ -17,6 +18,25 @@ on_both_backends!(
     concurrent_overlapping_bookings_never_share_a_seat,
     deleting_a_movie_while_booking_leaves_no_confirmed_orphan,
 );
+
+/// PostgreSQL's claims on the pool rather than on connections of their own:
+/// the route a URL with a parameter only sqlx knows takes (`src/db.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claims_through_the_pool_never_share_a_seat() {
+    let app = TestApp::spawn_with(Backend::Postgres, |config| {
+        let url = format!(
+            "{}?statement-cache-capacity=100",
+            config.database_url.expose()
+        );
+        config.database_url = ConnectionUrl::new(url);
+    })
+    .await;
+    assert!(
+        app.server.db().direct().is_none(),
+        "the claims use the pool"
+    );
+    race(app).await;
+}
 
 const CLIENTS: usize = 120;
 const SEATS_PER_ROW: i32 = 10;
@@ -36,6 +56,16 @@ fn wanted_seats(client: usize) -> Vec<String> {
 
 async fn concurrent_overlapping_bookings_never_share_a_seat(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    // On this host PostgreSQL's claims go on connections of their own.
+    assert_eq!(
+        app.server.db().direct().is_some(),
+        backend == Backend::Postgres
+    );
+    race(app).await;
+}
+
+/// `CLIENTS` clients book overlapping seats of one show at once.
+async fn race(app: TestApp) {
     let mut admin = app.admin().await;
     let movie = app.create_movie(&mut admin, "Rush").await;
     let theatre = app.create_theatre(&mut admin, "Arena").await;

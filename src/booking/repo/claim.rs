@@ -63,7 +63,7 @@ pub struct Booker {
 impl Booker {
     pub fn new(store: Store, metrics: Metrics) -> Self {
         let batcher = (store.backend() == DbBackend::Postgres)
-            .then(|| ClaimBatcher::start(store.reader().clone(), store.cache().clone(), metrics));
+            .then(|| ClaimBatcher::start(store.db(), store.cache().clone(), metrics));
         Self {
             known: KnownShows::new(store.clone()),
             store,
