@@ -19,6 +19,7 @@ use sea_orm::{
     },
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolUsage {
@@ -177,22 +178,24 @@ impl Database {
 #[derive(Clone)]
 pub struct Direct {
     config: Arc<tokio_postgres::Config>,
+    /// TLS where the pool would speak it (`None`: plain text).
+    tls: Option<MakeRustlsConnect>,
     statements: Arc<AtomicU64>,
 }
 
 impl Direct {
-    /// The claims' own connections for `url`, if they would speak as the
-    /// pool does: the URL is one tokio-postgres reads the same way (it knows
-    /// none of sqlx's own parameters and none of libpq's environment), it
-    /// names the user, and it allows plain text, which tokio-postgres without
-    /// a TLS connector speaks: `sslmode=disable`, or a server on this host.
+    /// The claims' own connections for `url`, if they can speak as the pool
+    /// does: the URL is one tokio-postgres reads the same way (it knows none
+    /// of sqlx's own parameters nor libpq's environment), it names the user,
+    /// and its `sslmode` is one both speak alike (see [`Direct::from_url`]).
     /// A first connection is opened to make sure (a password sqlx would find
     /// in `PGPASSWORD`, say); otherwise the claims use the pool, and the log
     /// says why.
     pub async fn for_claims(url: &str, statements: Arc<AtomicU64>) -> Option<Self> {
         let direct = match Self::from_url(url) {
-            Ok(config) => Self {
+            Ok((config, tls)) => Self {
                 config: Arc::new(config),
+                tls: tls.then(any_certificate),
                 statements,
             },
             Err(why) => {
@@ -201,7 +204,11 @@ impl Direct {
             }
         };
         match direct.connect().await {
-            Ok(_) => Some(direct),
+            Ok(_) => {
+                let tls = direct.tls.is_some();
+                tracing::info!(tls, "seat claims use connections of their own");
+                Some(direct)
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "seat claims use the connection pool: a connection of their own failed");
                 None
@@ -209,45 +216,137 @@ impl Direct {
         }
     }
 
-    fn from_url(url: &str) -> Result<tokio_postgres::Config, &'static str> {
+    /// The configuration, and whether it speaks TLS, chosen as the pool
+    /// chooses: plain text for `disable`, and on this host for `prefer`
+    /// ([`without_loopback_tls`]); otherwise TLS for `prefer` (where the
+    /// server offers it) and `require`, the certificate not verified, as
+    /// sqlx (and libpq without a root certificate) does for those modes.
+    /// `allow`, `verify-ca` and `verify-full` stay with the pool.
+    fn from_url(url: &str) -> Result<(tokio_postgres::Config, bool), &'static str> {
+        use tokio_postgres::config::SslMode;
         let pool: PgConnectOptions = url.parse().map_err(|_| "sqlx cannot read the URL either")?;
-        if !matches!(pool.get_ssl_mode(), PgSslMode::Disable | PgSslMode::Prefer) {
-            return Err("the URL asks for TLS");
-        }
+        let (mode, tls) = match without_loopback_tls(pool).get_ssl_mode() {
+            PgSslMode::Disable => (SslMode::Disable, false),
+            PgSslMode::Prefer => (SslMode::Prefer, true),
+            PgSslMode::Require => (SslMode::Require, true),
+            _ => return Err("the URL's sslmode is one only the pool speaks"),
+        };
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|_| "the URL has parameters only sqlx knows")?;
         if config.get_user().is_none() {
             return Err("the URL names no user");
         }
-        let local = config.get_hosts().iter().all(|host| match host {
-            tokio_postgres::config::Host::Tcp(name) => on_this_host(name),
-            tokio_postgres::config::Host::Unix(_) => true,
-        }) && config.get_hostaddrs().iter().all(|ip| ip.is_loopback());
-        let plain = config.get_ssl_mode() == tokio_postgres::config::SslMode::Disable;
-        if !(plain || local) {
-            return Err("the server is on another host and the URL allows TLS");
-        }
-        config.connect_timeout(Duration::from_secs(5));
-        Ok(config)
+        config
+            .ssl_mode(mode)
+            .connect_timeout(Duration::from_secs(5));
+        Ok((config, tls))
     }
 
     /// A new connection; its I/O runs on a task of its own until the client
     /// is dropped or the server closes it.
     pub async fn connect(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(error = %err, "a seat-claim connection closed");
+        fn run(
+            connection: impl Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+        ) {
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(error = %err, "a seat-claim connection closed");
+                }
+            });
+        }
+        let client = match &self.tls {
+            None => {
+                let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+                run(connection);
+                client
             }
-        });
+            Some(tls) => {
+                let (client, connection) = self.config.connect(tls.clone()).await?;
+                run(connection);
+                client
+            }
+        };
         Ok(client)
+    }
+
+    /// Whether these connections speak TLS.
+    pub fn tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Counts `n` statements sent, with the pool's ([`Database::statements`]).
     pub fn counted(&self, n: u64) {
         self.statements.fetch_add(n, Ordering::Relaxed);
     }
+}
+
+/// TLS as sqlx speaks it for `sslmode=prefer` and `require`: encrypted, the
+/// server's certificate not checked (the handshake's signatures are).
+fn any_certificate() -> MakeRustlsConnect {
+    use rustls::{
+        DigitallySignedStruct, SignatureScheme,
+        client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+        crypto::{CryptoProvider, ring, verify_tls12_signature, verify_tls13_signature},
+        pki_types::{CertificateDer, ServerName, UnixTime},
+    };
+
+    #[derive(Debug)]
+    struct AnyCertificate(Arc<CryptoProvider>);
+
+    impl ServerCertVerifier for AnyCertificate {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            signed: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(
+                message,
+                cert,
+                signed,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            signed: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(
+                message,
+                cert,
+                signed,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    let provider = Arc::new(ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    MakeRustlsConnect::new(config)
 }
 
 /// Whether `host` names this machine: a loopback address, `localhost`, or
@@ -314,20 +413,32 @@ mod tests {
         }
     }
 
+    /// Whether the claims get connections of their own for `url`, and with TLS.
+    fn direct(url: &str) -> Result<bool, &'static str> {
+        Direct::from_url(url).map(|(_, tls)| tls)
+    }
+
     #[test]
     fn direct_connections_only_where_they_speak_as_the_pool_would() {
-        assert!(Direct::from_url("postgres://u@127.0.0.1:5432/db").is_ok());
-        assert!(Direct::from_url("postgres://u@localhost/db").is_ok());
-        assert!(Direct::from_url("postgresql://u@%2Frun%2Fpostgresql/db").is_ok());
-        assert!(Direct::from_url("postgres://u@db.example.com/db?sslmode=disable").is_ok());
-        // TLS the URL allows, to another host: only the pool speaks it.
-        assert!(Direct::from_url("postgres://u@db.example.com/db").is_err());
-        assert!(Direct::from_url("postgres://u@127.0.0.1/db?sslmode=require").is_err());
-        // sqlx's own parameter; a user sqlx would take from the environment.
-        assert!(
-            Direct::from_url("postgres://u@127.0.0.1/db?statement-cache-capacity=100").is_err()
+        // Plain text where the pool speaks it.
+        assert_eq!(direct("postgres://u@127.0.0.1:5432/db"), Ok(false));
+        assert_eq!(direct("postgres://u@localhost/db"), Ok(false));
+        assert_eq!(direct("postgresql://u@%2Frun%2Fpostgresql/db"), Ok(false));
+        assert_eq!(
+            direct("postgres://u@db.example.com/db?sslmode=disable"),
+            Ok(false)
         );
-        assert!(Direct::from_url("postgres://127.0.0.1/db").is_err());
+        // TLS where the pool speaks it.
+        assert_eq!(direct("postgres://u@db.example.com/db"), Ok(true));
+        assert_eq!(
+            direct("postgres://u@127.0.0.1/db?sslmode=require"),
+            Ok(true)
+        );
+        // What only the pool speaks: a verified certificate, sqlx's own
+        // parameter, a user sqlx would take from the environment.
+        assert!(direct("postgres://u@db.example.com/db?sslmode=verify-full").is_err());
+        assert!(direct("postgres://u@127.0.0.1/db?statement-cache-capacity=100").is_err());
+        assert!(direct("postgres://127.0.0.1/db").is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::common::*;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use theatre::{
     config::ConnectionUrl,
     entity::{booking, seat},
@@ -35,7 +35,41 @@ async fn claims_through_the_pool_never_share_a_seat() {
         app.server.db().direct().is_none(),
         "the claims use the pool"
     );
-    race(app).await;
+    race(&app).await;
+}
+
+/// `sslmode=require`: the claims' own connections speak TLS, as the pool
+/// does (this host's PostgreSQL offers it, as Debian's does out of the box).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claims_over_tls_never_share_a_seat() {
+    let app = TestApp::spawn_with(Backend::Postgres, |config| {
+        let url = format!("{}?sslmode=require", config.database_url.expose());
+        config.database_url = ConnectionUrl::new(url);
+    })
+    .await;
+    assert!(
+        app.server.db().direct().is_some_and(|d| d.tls()),
+        "the claims use connections of their own, over TLS"
+    );
+    race(&app).await;
+    let db = app.server.db().conn();
+    // Every connection of the service, the claims' own among them, is encrypted.
+    let plain = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FILTER (WHERE NOT s.ssl) AS plain, count(*) AS open
+             FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.datname = current_database()",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let (open, unencrypted): (i64, i64) = (
+        plain.try_get("", "open").unwrap(),
+        plain.try_get("", "plain").unwrap(),
+    );
+    assert!(open >= 3, "the pool's and the claims' connections: {open}");
+    assert_eq!(unencrypted, 0, "of {open} connections");
 }
 
 const CLIENTS: usize = 120;
@@ -61,11 +95,11 @@ async fn concurrent_overlapping_bookings_never_share_a_seat(backend: Backend) {
         app.server.db().direct().is_some(),
         backend == Backend::Postgres
     );
-    race(app).await;
+    race(&app).await;
 }
 
 /// `CLIENTS` clients book overlapping seats of one show at once.
-async fn race(app: TestApp) {
+async fn race(app: &TestApp) {
     let mut admin = app.admin().await;
     let movie = app.create_movie(&mut admin, "Rush").await;
     let theatre = app.create_theatre(&mut admin, "Arena").await;
