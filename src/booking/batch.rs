@@ -47,7 +47,11 @@ use crate::{
 /// and everything else on the same cores: two slots made 1,885 bookings/s in
 /// batches of 4.9 at 0.33 ms of PostgreSQL CPU per booking; four, 1,899/s in
 /// batches of 3.0 at 0.40 ms; one, 787/s in batches of 20, each waiting for
-/// the last. Two gets as far for less of the database.
+/// the last. Two gets as far for less of the database. Again on the claims'
+/// own connections (2026-12-07, four alternating rounds of 8 s): two made
+/// 2,568, 1,772, 2,431 and 2,916 bookings/s in batches of 6.4-8.0; three
+/// 2,199, 1,708, 2,739 and 2,670 in batches of 4.6-5.8, at 0.43-0.79 ms of
+/// PostgreSQL CPU per booking against 0.38-0.71.
 pub const IN_FLIGHT: usize = 2;
 /// Bookings per call at most.
 pub const MAX_BATCH: usize = 64;
