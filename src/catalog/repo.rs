@@ -16,7 +16,7 @@ use crate::{
     booking::repo::cancel_bookings_on_shows,
     domain::{Event, MovieDeleted, RowSummary, ShowDeleted, ShowView},
     entity::{booking::CancelReason, movie, seat, show, theatre},
-    error::{AppError, AppResult, Reason, is_exclusion_violation},
+    error::{AppError, AppResult, Reason, is_exclusion_violation, raised},
     ids::{Cents, MovieId, SeatId, ShowId, TheatreId},
     store::Tx,
 };
@@ -350,27 +350,42 @@ async fn insert_show(
         occupied_until: Set(slot.1),
         created_at: Set(tx.now()),
     };
-    let savepoint = tx.conn().begin().await?;
-    match row.insert(&savepoint).await {
-        Ok(created) => {
-            savepoint.commit().await?;
-            Ok(created)
+    // Two inserts of overlapping slots can each wait for the other's
+    // exclusion check, and PostgreSQL then aborts one with a deadlock. That
+    // insert is tried again in a new savepoint: it waits for the other to
+    // end, and is refused as occupied if that one committed.
+    let mut deadlocks = 0;
+    let outcome = loop {
+        let savepoint = tx.conn().begin().await?;
+        match row.clone().insert(&savepoint).await {
+            Ok(created) => {
+                savepoint.commit().await?;
+                break Ok(created);
+            }
+            Err(e) if deadlocks < 3 && raised(&e).is_some_and(|(code, _)| code == "40P01") => {
+                savepoint.rollback().await?;
+                deadlocks += 1;
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                break Err(e);
+            }
         }
-        Err(e) if is_exclusion_violation(&e) => {
-            savepoint.rollback().await?;
-            Err(
-                match occupant(tx.conn(), new.theatre_id, slot, None).await? {
-                    Some(other) => overlap(new.theatre_id, &other),
-                    None => AppError::FailedPrecondition(
-                        Reason::TheatreOccupied,
-                        format!(
-                            "theatre {} is occupied by another show at that time",
-                            new.theatre_id
-                        ),
+    };
+    match outcome {
+        Ok(created) => Ok(created),
+        Err(e) if is_exclusion_violation(&e) => Err(
+            match occupant(tx.conn(), new.theatre_id, slot, None).await? {
+                Some(other) => overlap(new.theatre_id, &other),
+                None => AppError::FailedPrecondition(
+                    Reason::TheatreOccupied,
+                    format!(
+                        "theatre {} is occupied by another show at that time",
+                        new.theatre_id
                     ),
-                },
-            )
-        }
+                ),
+            },
+        ),
         Err(e) => Err(not_found_if_fk(e, "movie", new.movie_id)),
     }
 }
