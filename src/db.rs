@@ -275,9 +275,9 @@ impl Direct {
         self.tls.is_some()
     }
 
-    /// Counts `n` statements sent, with the pool's ([`Database::statements`]).
-    pub fn counted(&self, n: u64) {
-        self.statements.fetch_add(n, Ordering::Relaxed);
+    /// Counts a statement sent, with the pool's ([`Database::statements`]).
+    pub fn counted(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
     }
 }
 

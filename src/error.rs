@@ -154,6 +154,11 @@ pub fn is_exclusion_violation(err: &DbErr) -> bool {
     raised(err).is_some_and(|(code, _)| code == "23P01")
 }
 
+/// True when PostgreSQL aborted the statement to break a deadlock (40P01).
+pub fn is_deadlock(err: &DbErr) -> bool {
+    raised(err).is_some_and(|(code, _)| code == "40P01")
+}
+
 fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
     match err {
         DbErr::Conn(RuntimeErr::SqlxError(e))
@@ -271,13 +276,10 @@ pub fn from_postgres(err: &tokio_postgres::Error) -> AppError {
     let broken = || {
         err.is_closed() || std::error::Error::source(err).is_some_and(|s| s.is::<std::io::Error>())
     };
-    match err.code() {
-        Some(code) => match transient_sqlstate(code.code()) {
-            Some(transient) => transient.error(err),
-            None => AppError::Internal(format!("seat claim: {err}")),
-        },
+    match err.code().map(|code| transient_sqlstate(code.code())) {
+        Some(Some(transient)) => transient.error(err),
         None if broken() => Transient::Unavailable.error(err),
-        None => AppError::Internal(format!("seat claim: {err}")),
+        _ => AppError::Internal(format!("seat claim: {err}")),
     }
 }
 

@@ -94,7 +94,7 @@ impl Open {
             &payloads,
             &created,
         ];
-        self.direct.counted(1);
+        self.direct.counted();
         let rows = self
             .client
             .query(&self.claim, &params)

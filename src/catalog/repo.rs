@@ -16,7 +16,7 @@ use crate::{
     booking::repo::cancel_bookings_on_shows,
     domain::{Event, MovieDeleted, RowSummary, ShowDeleted, ShowView},
     entity::{booking::CancelReason, movie, seat, show, theatre},
-    error::{AppError, AppResult, Reason, is_exclusion_violation, raised},
+    error::{AppError, AppResult, Reason, is_deadlock, is_exclusion_violation},
     ids::{Cents, MovieId, SeatId, ShowId, TheatreId},
     store::Tx,
 };
@@ -362,7 +362,7 @@ async fn insert_show(
                 savepoint.commit().await?;
                 break Ok(created);
             }
-            Err(e) if deadlocks < 3 && raised(&e).is_some_and(|(code, _)| code == "40P01") => {
+            Err(e) if deadlocks < 3 && is_deadlock(&e) => {
                 savepoint.rollback().await?;
                 deadlocks += 1;
             }
