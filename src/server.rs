@@ -337,6 +337,8 @@ impl RunningServer {
                 Ok(())
             }
         };
+        // Other instances' writes stop waiting for this one's copies.
+        self.cache.leave().await;
         // Let the relay make a last pass, then stop it.
         let _ = self.stop_relay.send(true);
         if let Some((_, relay)) = self.relay.take()

@@ -10,7 +10,7 @@ use crate::{
 };
 
 /// A cached read: the encoded protobuf response of one RPC with its arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Entry {
     Movie(MovieId),
     MoviePage {

@@ -15,11 +15,18 @@
 //! first bumps a global epoch that every key also embeds, orphaning whatever
 //! was cached before the missed invalidation.
 //!
+//! # This instance's copy
+//! Hits are also kept in this instance's memory ([`near`]), answered without
+//! a Redis round trip and dropped as exactly as the Redis entries go stale:
+//! a write waits for every other instance to drop its copies before it
+//! answers.
+//!
 //! # Never a dependency
 //! Every command has a short timeout and fails fast while disconnected; any
 //! Redis error is logged, counted and answered from the database. fred
 //! reconnects in the background, so the cache comes back without a restart.
 pub mod keys;
+pub mod near;
 pub mod stats;
 
 use std::{
@@ -34,12 +41,14 @@ use std::{
 
 use fred::{
     prelude::{
-        Client, ClientLike, Config as RedisConfig, FunctionInterface, KeysInterface,
-        ReconnectPolicy,
+        Client, ClientLike, Config as RedisConfig, EventInterface, FunctionInterface,
+        KeysInterface, PubsubInterface, ReconnectPolicy,
     },
     types::{Builder, Expiration, config::Options},
 };
 use tokio::sync::OnceCell;
+
+use near::Near;
 
 pub use keys::{Entry, Generation};
 pub use stats::{CacheCounts, CacheStats};
@@ -53,16 +62,28 @@ use crate::{
 
 /// The cache's Redis functions, one command and one round trip each. Functions
 /// rather than EVAL, because fred applies per-command options (the timeout,
-/// fail-fast) to FCALL but not to EVAL. Needs Redis 7.
+/// fail-fast) to FCALL but not to EVAL. Needs Redis 7. Loaded (replacing an
+/// older version) when the instance starts, and by any call that finds a
+/// function missing.
 ///
 /// `theatre_cache_lookup` reads the counters (`keys`: epoch, then
 /// generations), builds the value key exactly as [`Entry::key`] does from the
 /// stem in `args[1]` (a missing counter is 0) and fetches it.
 ///
 /// `theatre_cache_bump` increments every counter in `keys` and sets each one's
-/// expiry to `args[1]` milliseconds: an invalidation is one command, where a
-/// pipeline of INCR and PEXPIRE pairs was four commands and two to three socket
-/// writes per booking.
+/// expiry to `args[1]` milliseconds. Kept for instances of the previous
+/// release during an upgrade; this one announces instead.
+///
+/// `theatre_cache_announce` is an invalidation, one command per write: it
+/// bumps the counters after the first two keys (the near cache's members and
+/// sequence) as `theatre_cache_bump` does, then, if `args[5]` names copies
+/// to drop and members other than `args[2]` hold current leases, publishes
+/// on `args[3]` "i <seq> <writer> <token args[4]> <codes>" and returns those
+/// members with the milliseconds their leases have left.
+///
+/// `theatre_cache_lease` renews member `args[1]`'s lease for `args[2]`
+/// milliseconds and publishes "h <seq> <member> <nonce args[4]>", which comes
+/// back to the member after every invalidation published before it.
 const LIBRARY: &str = r#"#!lua name=theatre_cache
 redis.register_function('theatre_cache_lookup', function(keys, args)
   local counters = redis.call('MGET', unpack(keys))
@@ -79,9 +100,48 @@ redis.register_function('theatre_cache_bump', function(keys, args)
   end
   return #keys
 end)
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+redis.register_function('theatre_cache_announce', function(keys, args)
+  for i = 3, #keys do
+    redis.call('INCR', keys[i])
+    redis.call('PEXPIRE', keys[i], args[1])
+  end
+  local others = {}
+  if args[5] == '' then return others end
+  local now = now_ms()
+  local live = redis.call('ZRANGEBYSCORE', keys[1], '(' .. now, '+inf', 'WITHSCORES')
+  for i = 1, #live, 2 do
+    if live[i] ~= args[2] then
+      others[#others + 1] = live[i]
+      others[#others + 1] = tonumber(live[i + 1]) - now
+    end
+  end
+  if #others > 0 then
+    local seq = redis.call('INCR', keys[2])
+    redis.call('PUBLISH', args[3], 'i ' .. seq .. ' ' .. args[2] .. ' ' .. args[4] .. ' ' .. args[5])
+  end
+  return others
+end)
+redis.register_function('theatre_cache_lease', function(keys, args)
+  local now = now_ms()
+  redis.call('ZADD', keys[1], now + tonumber(args[2]), args[1])
+  redis.call('ZREMRANGEBYSCORE', keys[1], '-inf', now - 60000)
+  redis.call('PEXPIRE', keys[1], 86400000)
+  local seq = redis.call('GET', keys[2]) or '0'
+  redis.call('PUBLISH', args[3], 'h ' .. seq .. ' ' .. args[1] .. ' ' .. args[4])
+  return 1
+end)
+redis.register_function('theatre_cache_leave', function(keys, args)
+  return redis.call('ZREM', keys[1], args[1])
+end)
 "#;
 const LOOKUP_FUNCTION: &str = "theatre_cache_lookup";
-const BUMP_FUNCTION: &str = "theatre_cache_bump";
+const ANNOUNCE_FUNCTION: &str = "theatre_cache_announce";
+const LEASE_FUNCTION: &str = "theatre_cache_lease";
+const LEAVE_FUNCTION: &str = "theatre_cache_leave";
 
 /// Generation keys outlive every value TTL by far, so a counter that expires
 /// after a day without writes cannot make an old value key current again.
@@ -97,6 +157,11 @@ struct Redis {
     flights: Mutex<HashMap<String, Flight>>,
     /// Set when an invalidation failed; see the module docs.
     untrusted: AtomicBool,
+    /// This instance's copies; `None` with `THEATRE_CACHE_NEAR_ENTRIES=0`.
+    near: Option<Arc<Near>>,
+    /// When the first invalidation of the current outage failed.
+    failing_since: Mutex<Option<tokio::time::Instant>>,
+    stats: Arc<CacheStats>,
 }
 
 #[derive(Clone)]
@@ -125,7 +190,7 @@ impl Cache {
         };
         let mut redis_config = RedisConfig::from_url(url)?;
         redis_config.fail_fast = false;
-        let client = Builder::from_config(redis_config)
+        let client = Builder::from_config(redis_config.clone())
             .with_connection_config(|c| {
                 c.connection_timeout = Duration::from_millis(500);
                 c.internal_command_timeout = Duration::from_millis(500);
@@ -138,6 +203,17 @@ impl Cache {
             .map_or(true, |r| r.is_err())
         {
             tracing::warn!("Redis is not reachable yet; serving from the database until it is");
+        } else if let Err(e) = client
+            .with_options(&Options {
+                fail_fast: true,
+                timeout: Some(Duration::from_secs(1)),
+                ..Default::default()
+            })
+            .function_load::<String, _>(true, LIBRARY)
+            .await
+        {
+            // Loaded by the first call that misses a function instead.
+            tracing::warn!(error = %e, "could not load the cache's Redis functions yet");
         }
         let options = Options {
             fail_fast: true,
@@ -145,17 +221,45 @@ impl Cache {
             max_attempts: Some(1),
             ..Default::default()
         };
+        let near = (config.near_entries > 0)
+            .then(|| Arc::new(Near::new(&config.prefix, config.near_entries)));
+        let stats = Arc::<CacheStats>::default();
+        let redis = Arc::new(Redis {
+            client,
+            options,
+            config: config.clone(),
+            flights: Mutex::default(),
+            untrusted: AtomicBool::new(false),
+            near,
+            failing_since: Mutex::default(),
+            stats: stats.clone(),
+        });
+        if redis.near.is_some() {
+            let subscriber = Builder::from_config(redis_config)
+                .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+                .build_subscriber_client()?;
+            tokio::spawn(redis.clone().listen(subscriber));
+        }
         Ok(Self {
-            redis: Some(Arc::new(Redis {
-                client,
-                options,
-                config: config.clone(),
-                flights: Mutex::default(),
-                untrusted: AtomicBool::new(false),
-            })),
-            stats: Arc::default(),
+            redis: Some(redis),
+            stats,
             freed_here: Arc::default(),
         })
+    }
+
+    /// Gives up this instance's lease, so other instances' writes stop
+    /// waiting for it (at shutdown).
+    pub async fn leave(&self) {
+        let Some(redis) = &self.redis else { return };
+        let Some(near) = &redis.near else { return };
+        near.stop();
+        let members = redis.members_key();
+        if let Err(e) = redis
+            .fcall::<i64>(LEAVE_FUNCTION, vec![members], near.member().to_owned())
+            .await
+        {
+            tracing::warn!(error = %e, "could not give up the near cache's lease; it runs out by itself");
+        }
     }
 
     pub fn stats(&self) -> CacheCounts {
@@ -183,23 +287,52 @@ impl Cache {
     /// Errors from `load` are passed through and never cached.
     pub async fn get_or_load<M, F, Fut>(&self, entry: Entry, load: F) -> AppResult<M>
     where
-        M: prost::Message + Default,
+        M: prost::Message + Default + Clone + Send + Sync + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = AppResult<M>>,
     {
         let Some(redis) = &self.redis else {
             return load().await;
         };
-        let key = match redis.lookup(&entry).await {
+        let near = redis
+            .near
+            .as_ref()
+            .filter(|_| !redis.untrusted.load(Ordering::SeqCst));
+        let Some(near) = near else {
+            return self.shared(redis, &entry, load).await.map(|(m, _)| m);
+        };
+        if let Some(message) = near.get::<M>(&entry) {
+            self.stats.near_hit();
+            return Ok(message);
+        }
+        let stamp = near.stamp(&entry);
+        let (message, shared) = self.shared(redis, &entry, load).await?;
+        if shared {
+            let ttl = entry.ttl(&redis.config);
+            near.put(entry, stamp, ttl, message.clone());
+        }
+        Ok(message)
+    }
+
+    /// The Redis tier of [`Self::get_or_load`]: the response, and whether it
+    /// came through the cache (so this instance may keep a copy) rather than
+    /// around it.
+    async fn shared<M, F, Fut>(&self, redis: &Redis, entry: &Entry, load: F) -> AppResult<(M, bool)>
+    where
+        M: prost::Message + Default,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = AppResult<M>>,
+    {
+        let key = match redis.lookup(entry).await {
             Ok(Lookup::Hit(bytes)) => match M::decode(bytes.as_slice()) {
                 Ok(message) => {
                     self.stats.hit();
-                    return Ok(message);
+                    return Ok((message, true));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, ?entry, "undecodable cache entry; reloading");
                     self.stats.error();
-                    return load().await;
+                    return Ok((load().await?, false));
                 }
             },
             Ok(Lookup::Miss(key)) => key,
@@ -208,17 +341,18 @@ impl Cache {
                     "Redis still unreachable after a missed invalidation; serving from the database"
                 );
                 self.stats.error();
-                return load().await;
+                return Ok((load().await?, false));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "Redis read failed; serving from the database");
                 self.stats.error();
-                return load().await;
+                return Ok((load().await?, false));
             }
         };
         self.stats.miss();
         let flight = redis.join_flight(&key);
         let mut led = false;
+        let mut stored = true;
         let result = flight
             .get_or_try_init(|| async {
                 led = true;
@@ -232,6 +366,7 @@ impl Cache {
                 if let Err(e) = redis.store(&key, &bytes, entry.ttl(&redis.config)).await {
                     tracing::warn!(error = %e, "Redis write failed; value not cached");
                     self.stats.error();
+                    stored = false;
                 }
                 Ok::<_, crate::error::AppError>(bytes)
             })
@@ -242,7 +377,7 @@ impl Cache {
             self.stats.coalesced();
         }
         match result {
-            Ok(Ok(message)) => Ok(message),
+            Ok(Ok(message)) => Ok((message, stored)),
             Ok(Err(e)) => Err(crate::error::AppError::Internal(format!(
                 "cached value does not decode: {e}"
             ))),
@@ -304,10 +439,17 @@ impl Cache {
             return;
         }
         self.stats.invalidation();
-        if let Err(e) = redis.bump(&generations).await {
+        let keys: Vec<String> = generations.iter().map(|g| g.key(redis.prefix())).collect();
+        let codes = near::codes(&generations);
+        if let Err(e) = redis.announce(keys, &codes).await {
             tracing::warn!(error = %e, "cache invalidation failed; cache bypassed until Redis recovers");
             self.stats.error();
             redis.untrusted.store(true, Ordering::SeqCst);
+            redis.outlive_leases().await;
+        }
+        // After Redis moved: a copy fetched before now carries an old stamp.
+        if let Some(near) = &redis.near {
+            near.drop_codes(&codes);
         }
     }
 }
@@ -346,9 +488,15 @@ impl Redis {
         if !self.untrusted.load(Ordering::SeqCst) {
             return true;
         }
-        let client = self.client.with_options(&self.options);
-        match client.incr::<i64, _>(keys::epoch_key(self.prefix())).await {
-            Ok(_) => {
+        match self
+            .announce(vec![keys::epoch_key(self.prefix())], near::ALL)
+            .await
+        {
+            Ok(()) => {
+                if let Some(near) = &self.near {
+                    near.drop_codes(near::ALL);
+                }
+                *self.failing_since.lock().expect("poisoned") = None;
                 self.untrusted.store(false, Ordering::SeqCst);
                 tracing::info!("Redis is back; cache epoch bumped, caching resumed");
                 true
@@ -374,13 +522,131 @@ impl Redis {
             .await
     }
 
-    /// One command for all counters: INCR and PEXPIRE each.
-    async fn bump(&self, generations: &[Generation]) -> Result<(), fred::error::Error> {
-        let keys: Vec<String> = generations.iter().map(|g| g.key(self.prefix())).collect();
+    fn members_key(&self) -> String {
+        format!("{}near:members", self.prefix())
+    }
+
+    fn sequence_key(&self) -> String {
+        format!("{}near:seq", self.prefix())
+    }
+
+    /// Bumps the counters `keys` (INCR and PEXPIRE each) in one command and,
+    /// when other instances hold copies, waits until they dropped those that
+    /// `codes` name (see [`near`]).
+    async fn announce(&self, keys: Vec<String>, codes: &str) -> Result<(), fred::error::Error> {
         let ttl_ms = GENERATION_TTL.as_millis() as i64;
-        self.fcall::<i64>(BUMP_FUNCTION, keys, ttl_ms)
-            .await
-            .map(drop)
+        let (member, codes, expected) = match &self.near {
+            Some(near) => (near.member().to_owned(), codes, Some(near.expect_acks())),
+            None => (String::new(), "", None),
+        };
+        let token = expected.as_ref().map_or(0, |e| e.token);
+        let keys = [vec![self.members_key(), self.sequence_key()], keys].concat();
+        let args = fred::types::Value::Array(vec![
+            ttl_ms.into(),
+            member.into(),
+            self.near
+                .as_ref()
+                .map(|n| n.channel())
+                .unwrap_or_default()
+                .into(),
+            token.to_string().into(),
+            codes.into(),
+        ]);
+        let others: Vec<fred::types::Value> = self.fcall(ANNOUNCE_FUNCTION, keys, args).await?;
+        let others: Vec<(String, u64)> = others
+            .chunks_exact(2)
+            .filter_map(|pair| Some((pair[0].as_string()?, pair[1].as_u64()?)))
+            .collect();
+        if let Some(expected) = expected
+            && !others.is_empty()
+        {
+            let lapsed = expected.wait(others).await;
+            self.stats.near_wait(lapsed);
+        }
+        Ok(())
+    }
+
+    /// After an invalidation that could not be announced, other instances
+    /// may hold copies it should have dropped, and only their leases end
+    /// them: the write answers once every lease taken before the outage has
+    /// run out (at most [`near::LEASE`] after its first failed invalidation).
+    /// Alone (no other instance heard on the channel), it answers at once.
+    async fn outlive_leases(&self) {
+        if !self
+            .near
+            .as_ref()
+            .is_some_and(|near| near.others_may_hold_copies())
+        {
+            return;
+        }
+        let since = *self
+            .failing_since
+            .lock()
+            .expect("poisoned")
+            .get_or_insert_with(tokio::time::Instant::now);
+        tokio::time::sleep_until(since + near::LEASE).await;
+    }
+
+    /// Reads the near cache's channels for as long as the process runs:
+    /// invalidations from other instances (acked once their copies are
+    /// dropped), acks for this one's writes, and its own lease renewals.
+    async fn listen(self: Arc<Self>, subscriber: fred::clients::SubscriberClient) {
+        let Some(near) = self.near.clone() else {
+            return;
+        };
+        let mut messages = subscriber.message_rx();
+        subscriber.connect();
+        let _resubscribe = subscriber.manage_subscriptions();
+        let channels = vec![near.channel().to_owned(), near.ack_channel(near.member())];
+        while let Err(e) = subscriber.subscribe(channels.clone()).await {
+            tracing::warn!(error = %e, "near cache cannot subscribe yet; serving no copies");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Only a member that hears the channel takes a lease: writers wait for it.
+        tokio::spawn(self.clone().renew());
+        let mut last = None;
+        loop {
+            match messages.recv().await {
+                Ok(message) => {
+                    let Some(text) = message.value.as_str() else {
+                        continue;
+                    };
+                    if let Some(ack) = near.hear(&message.channel, &text, &mut last) {
+                        let client = self.client.with_options(&self.options);
+                        tokio::spawn(async move {
+                            let _ = client.publish::<(), _, _>(ack.channel, ack.message).await;
+                        });
+                    }
+                }
+                // Messages were lost: the sequence check drops every copy at the next one.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => last = None,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+
+    /// Renews this instance's lease every [`near::RENEW_EVERY`], once it listens.
+    async fn renew(self: Arc<Self>) {
+        let Some(near) = self.near.clone() else {
+            return;
+        };
+        let lease_ms = near::LEASE.as_millis() as i64;
+        let mut every = tokio::time::interval(near::RENEW_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let nonce = near.renewing();
+            let args = fred::types::Value::Array(vec![
+                near.member().into(),
+                lease_ms.into(),
+                near.channel().into(),
+                nonce.to_string().into(),
+            ]);
+            let keys = vec![self.members_key(), self.sequence_key()];
+            if let Err(e) = self.fcall::<i64>(LEASE_FUNCTION, keys, args).await {
+                tracing::debug!(error = %e, "near cache lease not renewed");
+            }
+        }
     }
 
     /// Calls one of [`LIBRARY`]'s functions; a Redis that does not have the

@@ -27,6 +27,7 @@ pub const SETTINGS: &[&str] = &[
     "THEATRE_CACHE_MOVIE_TTL_MS",
     "THEATRE_CACHE_SHOW_TTL_MS",
     "THEATRE_CACHE_SEAT_MAP_TTL_MS",
+    "THEATRE_CACHE_NEAR_ENTRIES",
     "KAFKA_BROKERS",
     "THEATRE_KAFKA_TOPIC_CATALOG",
     "THEATRE_KAFKA_TOPIC_BOOKINGS",
@@ -181,6 +182,9 @@ impl Config {
             if let Some(ms) = lookup(name) {
                 *slot = Duration::from_millis(parse_at_least(name, &ms, 1)?);
             }
+        }
+        if let Some(entries) = lookup("THEATRE_CACHE_NEAR_ENTRIES") {
+            config.cache.near_entries = parse_setting("THEATRE_CACHE_NEAR_ENTRIES", &entries)?;
         }
         if let Some(ms) = lookup("THEATRE_HEALTH_INTERVAL_MS") {
             config.health_interval =

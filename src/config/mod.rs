@@ -54,6 +54,9 @@ pub struct CacheConfig {
     pub show_ttl: Duration,
     /// `THEATRE_CACHE_SEAT_MAP_TTL_MS`: GetSeatMap.
     pub seat_map_ttl: Duration,
+    /// `THEATRE_CACHE_NEAR_ENTRIES`: how many cached reads this instance also
+    /// keeps in its own memory (`cache::near`); 0 turns that copy off.
+    pub near_entries: u64,
 }
 
 impl Default for CacheConfig {
@@ -65,6 +68,7 @@ impl Default for CacheConfig {
             movie_ttl: Duration::from_secs(300),
             show_ttl: Duration::from_secs(60),
             seat_map_ttl: Duration::from_secs(5),
+            near_entries: 10_000,
         }
     }
 }

@@ -295,8 +295,14 @@ fn register_snapshot(r: &mut Registry, s: &Snapshot) {
         counter(
             r,
             "theatre_cache_hits",
-            "Reads answered from Redis",
+            "Reads answered from the cache (Redis or this instance's copy)",
             cache.hits,
+        );
+        counter(
+            r,
+            "theatre_cache_near_hits",
+            "Reads answered from this instance's copy, without Redis",
+            cache.near_hits,
         );
         counter(
             r,
@@ -321,6 +327,18 @@ fn register_snapshot(r: &mut Registry, s: &Snapshot) {
             "theatre_cache_coalesced",
             "Reads that waited on another request's load instead of querying",
             cache.coalesced,
+        );
+        counter(
+            r,
+            "theatre_cache_near_waits",
+            "Writes that waited for other instances to drop their copies",
+            cache.near_waits,
+        );
+        counter(
+            r,
+            "theatre_cache_near_lapses",
+            "Instances that never acknowledged an invalidation; the write waited out their lease",
+            cache.near_lapses,
         );
     }
     if let Some((backlog, oldest_age)) = s.outbox {

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use crate::common::*;
 use theatre::proto;
+use theatre::server::RunningServer;
 use tonic::Code;
 
 on_both_backends!(
     second_read_is_served_without_the_database,
     every_write_path_is_visible_to_the_next_read,
+    a_write_on_one_instance_is_read_at_once_on_another,
 );
 
 async fn cached_app(backend: Backend) -> TestApp {
@@ -362,13 +364,15 @@ async fn redis_outage_is_answered_from_the_database_and_recovers() {
     );
     assert_eq!(app.server.cache_stats().hits, 1);
 
-    // Slow Redis: every command times out; reads are still answered.
+    // Slow Redis: every command times out; reads are still answered. (The
+    // title is this instance's copy by now: a read that needs Redis is a new one.)
     redis.cli(&["client", "pause", "600", "all"]);
     let errors = app.server.cache_stats().errors;
-    assert_eq!(
-        get_title(admin.clone(), fx.movie_id.clone()).await.unwrap(),
-        "Metropolis"
-    );
+    admin
+        .catalog
+        .list_movies(proto::ListMoviesRequest::default())
+        .await
+        .expect("answered from the database");
     assert!(
         app.server.cache_stats().errors > errors,
         "a slow Redis counts as an error"
@@ -521,4 +525,147 @@ async fn an_older_cache_library_in_redis_is_replaced() {
     );
     assert_eq!(list(admin.clone()).await, ["After"]);
     assert_eq!(app.server.cache_stats().misses, counts.misses + 1);
+}
+
+/// The title of `movie_id` as `client`'s instance answers it.
+async fn title_of(mut client: Client, movie_id: &str) -> String {
+    client
+        .catalog
+        .get_movie(proto::GetMovieRequest {
+            movie_id: movie_id.to_owned(),
+        })
+        .await
+        .expect("get movie")
+        .into_inner()
+        .movie
+        .unwrap()
+        .title
+}
+
+/// Reads `movie_id` on `client`'s instance (`server`) until that instance
+/// answers from its own copy, and returns the title.
+async fn until_near_copy(server: &RunningServer, client: &Client, movie_id: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let copies = server.cache_stats().near_hits;
+        let title = title_of(client.clone(), movie_id).await;
+        if server.cache_stats().near_hits > copies {
+            return title;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the instance never answered from its own copy"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Each instance answers from its own copy, and a write on either is what
+/// the other answers right after (the writer waited for its ack).
+async fn a_write_on_one_instance_is_read_at_once_on_another(backend: Backend) {
+    let app = cached_app(backend).await;
+    let sibling = app.sibling().await;
+    let mut admin = app.admin().await;
+    let movie = app.create_movie(&mut admin, "Take 0").await;
+    let mut admin_there = Client::there(&sibling, &admin).await;
+    let ann = app.user("ann").await;
+    let ann_there = Client::there(&sibling, &ann).await;
+    assert_eq!(
+        until_near_copy(&app.server, &ann, &movie.id).await,
+        "Take 0"
+    );
+    assert_eq!(
+        until_near_copy(&sibling, &ann_there, &movie.id).await,
+        "Take 0"
+    );
+    for take in 1..=10 {
+        let title = format!("Take {take}");
+        let (writer, reader, reader_server) = if take % 2 == 0 {
+            (&mut admin, &ann_there, &sibling)
+        } else {
+            (&mut admin_there, &ann, &app.server)
+        };
+        app.rename_movie(writer, &movie.id, &title).await;
+        assert_eq!(
+            title_of(reader.clone(), &movie.id).await,
+            title,
+            "the other instance's next read, right after the write answered"
+        );
+        // The reader holds a copy again for the next write to drop.
+        assert_eq!(
+            until_near_copy(reader_server, reader, &movie.id).await,
+            title
+        );
+    }
+    for stats in [app.server.cache_stats(), sibling.cache_stats()] {
+        assert!(
+            stats.near_waits >= 5,
+            "every write waited for the other: {stats:?}"
+        );
+        assert_eq!(stats.near_lapses, 0, "and it always acked: {stats:?}");
+    }
+}
+
+/// An instance that vanished without giving up its lease holds writes until
+/// the lease runs out, and no longer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_gone_without_leaving_holds_writes_until_its_lease_ends() {
+    let redis = OwnRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        use_redis(c, &url);
+        c.cache.prefix = "gone:".into();
+    })
+    .await;
+    let mut admin = app.admin().await;
+    let movie = app.create_movie(&mut admin, "Before").await;
+    until_near_copy(&app.server, &admin, &movie.id).await;
+
+    let time = redis.cli(&["--raw", "time"]);
+    let mut words = time.split_whitespace().map(|w| w.parse::<u64>().unwrap());
+    let now_ms = words.next().unwrap() * 1000 + words.next().unwrap() / 1000;
+    let expiry = (now_ms + 700).to_string();
+    redis.cli(&["zadd", "gone:near:members", &expiry, "ghost"]);
+
+    let started = std::time::Instant::now();
+    app.rename_movie(&mut admin, &movie.id, "While a ghost holds a lease")
+        .await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500),
+        "the write waited out the lease, not {waited:?}"
+    );
+    assert_eq!(app.server.cache_stats().near_lapses, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.rename_movie(&mut admin, &movie.id, "After").await;
+    assert_eq!(
+        app.server.cache_stats().near_lapses,
+        1,
+        "an expired lease holds nothing"
+    );
+    assert_eq!(title_of(admin.clone(), &movie.id).await, "After");
+}
+
+/// With Redis gone nobody can be told to drop a copy: a write answers only
+/// once the other instances' leases (not renewable now) have run out, so
+/// their next read is the write's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_redis_gone_a_write_outlives_the_other_copies() {
+    let mut redis = OwnRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| use_redis(c, &url)).await;
+    let sibling = app.sibling().await;
+    let mut admin = app.admin().await;
+    let movie = app.create_movie(&mut admin, "Before").await;
+    let there = Client::there(&sibling, &admin).await;
+    until_near_copy(&app.server, &admin, &movie.id).await;
+    assert_eq!(until_near_copy(&sibling, &there, &movie.id).await, "Before");
+
+    redis.stop();
+    app.rename_movie(&mut admin, &movie.id, "After").await;
+    assert_eq!(
+        title_of(there.clone(), &movie.id).await,
+        "After",
+        "the other instance's copy ended before the write answered"
+    );
 }

@@ -7,7 +7,7 @@ use std::{collections::BTreeSet, sync::Arc};
 use crate::common::*;
 use theatre::proto;
 use tokio::sync::Barrier;
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
 /// PostgreSQL: a seat another transaction holds is skipped, not waited for;
 /// the booking that wanted it keeps nothing, and the seat is not taken for
@@ -106,16 +106,6 @@ async fn a_seat_known_to_be_sold_is_refused_without_a_database_statement(backend
     book(&mut ben, &fx.show_id, &["A3"]).await.unwrap();
 }
 
-/// A client of `app`'s users on another instance.
-async fn on(server: &theatre::server::RunningServer, client: &Client) -> Client {
-    let channel = Channel::from_shared(format!("http://{}", server.addr()))
-        .unwrap()
-        .connect()
-        .await
-        .expect("connect to the sibling");
-    Client::on(channel, &client.token, &client.user_id)
-}
-
 async fn a_cancelled_seat_is_bookable_at_once_on_every_instance(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| use_redis(c, &redis_url())).await;
     let sibling = app.sibling().await;
@@ -123,8 +113,8 @@ async fn a_cancelled_seat_is_bookable_at_once_on_every_instance(backend: Backend
     let fx = app.show_fixture(&mut admin).await;
     let mut ann = app.user("ann").await;
     let mut ben = app.user("ben").await;
-    let mut ann_there = on(&sibling, &ann).await;
-    let mut ben_there = on(&sibling, &ben).await;
+    let mut ann_there = Client::there(&sibling, &ann).await;
+    let mut ben_there = Client::there(&sibling, &ben).await;
 
     for _ in 0..3 {
         let booking = book(&mut ann, &fx.show_id, &["B5"]).await.unwrap();

@@ -42,6 +42,7 @@ fn redis_and_kafka_come_from_the_environment() {
     let c = config(&[
         ("REDIS_URL", "redis://127.0.0.1:6379/2"),
         ("THEATRE_CACHE_SEAT_MAP_TTL_MS", "1500"),
+        ("THEATRE_CACHE_NEAR_ENTRIES", "0"),
         ("KAFKA_BROKERS", "a:9092, b:9092"),
         ("THEATRE_KAFKA_TOPIC_BOOKINGS", "bk"),
         ("THEATRE_KAFKA_PARTITIONS", "6"),
@@ -52,6 +53,7 @@ fn redis_and_kafka_come_from_the_environment() {
         Some("redis://127.0.0.1:6379/2")
     );
     assert_eq!(c.cache.seat_map_ttl, Duration::from_millis(1500));
+    assert_eq!(c.cache.near_entries, 0);
     assert_eq!(c.kafka.brokers, ["a:9092", "b:9092"]);
     assert_eq!(c.kafka.bookings_topic, "bk");
     assert_eq!(c.kafka.partitions, 6);

@@ -113,6 +113,16 @@ impl Client {
         Self::on(channel, &res.access_token, &res.user.unwrap().id)
     }
 
+    /// The same user's clients on another instance.
+    pub async fn there(server: &RunningServer, client: &Client) -> Self {
+        let channel = Channel::from_shared(format!("http://{}", server.addr()))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to the other instance");
+        Self::on(channel, &client.token, &client.user_id)
+    }
+
     /// Typed clients on `channel` that send `token`.
     pub fn on(channel: Channel, token: &str, user_id: &str) -> Self {
         let bearer = Bearer(format!("Bearer {token}").parse().expect("ascii token"));
