@@ -635,6 +635,9 @@ impl Redis {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
+            if near.left() {
+                break;
+            }
             let nonce = near.renewing();
             let args = fred::types::Value::Array(vec![
                 near.member().into(),

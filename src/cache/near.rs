@@ -41,7 +41,7 @@ use std::{
     collections::{HashMap, VecDeque},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -176,6 +176,8 @@ pub struct Near {
     /// Nanoseconds after `base` until which copies may be served; 0 at first.
     serve_until: AtomicU64,
     base: Instant,
+    /// Set by [`Near::stop`]: the lease is no longer renewed.
+    left: AtomicBool,
     /// When another member's heartbeat was last heard (nanoseconds after `base`).
     others_heard: AtomicU64,
     /// Renewals in flight: nonce and when it was sent.
@@ -198,6 +200,7 @@ impl Near {
             counters: Counters::new(),
             serve_until: AtomicU64::new(0),
             others_heard: AtomicU64::new(0),
+            left: AtomicBool::new(false),
             base: Instant::now(),
             renewals: Mutex::default(),
             next_nonce: AtomicU64::new(0),
@@ -283,10 +286,16 @@ impl Near {
         self.counters.bump(ALL);
     }
 
-    /// Stops serving copies (this instance leaves).
+    /// Stops serving copies and renewing the lease (this instance leaves).
     pub fn stop(&self) {
+        self.left.store(true, Ordering::SeqCst);
         self.serve_until.store(0, Ordering::SeqCst);
         self.drop_all();
+    }
+
+    /// Whether [`Near::stop`] was called.
+    pub fn left(&self) -> bool {
+        self.left.load(Ordering::SeqCst)
     }
 
     /// A renewal about to be sent: its nonce, with the time it left.
