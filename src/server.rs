@@ -21,7 +21,7 @@ use crate::{
     },
     booking::service::BookingApi,
     cache::{Cache, CacheCounts},
-    catalog::service::CatalogApi,
+    catalog::{near_reads::NearReadsLayer, service::CatalogApi},
     clock::{Clock, SystemClock},
     config::{Config, CorsOrigins},
     cors::BrowserCorsLayer,
@@ -161,6 +161,7 @@ impl App {
             tracing::info!(user_id = %user.id, "bootstrap admin ensured");
         }
 
+        let pages = Pages::from_secret(tokens.secret_bytes());
         let (health, health_service) = tonic_health::server::health_reporter();
         let metrics = Metrics::default();
 
@@ -168,7 +169,7 @@ impl App {
             store,
             clock: clock.clone(),
             metrics: metrics.clone(),
-            pages: Pages::from_secret(tokens.secret_bytes()),
+            pages: pages.clone(),
         };
         let routes = theatre_services(&config, deps, tokens.clone())
             .add_service(health_service)
@@ -193,6 +194,8 @@ impl App {
             // Shed before authenticating: under overload, refusing is the cheapest answer.
             .layer(LimitLayer::new(config.limits, metrics.clone()))
             .layer(AuthLayer::new(tokens))
+            // Innermost: cached reads answered from this instance's copy.
+            .layer(NearReadsLayer::new(cache.clone(), pages))
             .add_routes(routes);
 
         let (stop_relay, relay_stopped) = watch::channel(false);

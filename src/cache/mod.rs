@@ -283,41 +283,55 @@ impl Cache {
         self.redis.is_some()
     }
 
+    /// This instance's copy of `entry`, encoded, when one may be served now
+    /// (`catalog::near_reads` answers with it before tonic decodes the call).
+    pub fn near_copy(&self, entry: &Entry) -> Option<bytes::Bytes> {
+        let redis = self.redis.as_ref()?;
+        if redis.untrusted.load(Ordering::SeqCst) {
+            return None;
+        }
+        let copy = redis.near.as_ref()?.get(entry)?;
+        self.stats.near_hit();
+        Some(copy)
+    }
+
     /// Returns the cached response for `entry`, or loads, caches and returns it.
     /// Errors from `load` are passed through and never cached.
     pub async fn get_or_load<M, F, Fut>(&self, entry: Entry, load: F) -> AppResult<M>
     where
-        M: prost::Message + Default + Clone + Send + Sync + 'static,
+        M: prost::Message + Default,
         F: FnOnce() -> Fut,
         Fut: Future<Output = AppResult<M>>,
     {
         let Some(redis) = &self.redis else {
             return load().await;
         };
-        let near = redis
-            .near
-            .as_ref()
-            .filter(|_| !redis.untrusted.load(Ordering::SeqCst));
-        let Some(near) = near else {
-            return self.shared(redis, &entry, load).await.map(|(m, _)| m);
-        };
-        if let Some(message) = near.get::<M>(&entry) {
-            self.stats.near_hit();
+        if let Some(copy) = self.near_copy(&entry)
+            && let Ok(message) = M::decode(copy)
+        {
             return Ok(message);
         }
+        let Some(near) = &redis.near else {
+            return self.shared(redis, &entry, load).await.map(|(m, _)| m);
+        };
         let stamp = near.stamp(&entry);
-        let (message, shared) = self.shared(redis, &entry, load).await?;
-        if shared {
+        let (message, encoded) = self.shared(redis, &entry, load).await?;
+        if let Some(encoded) = encoded {
             let ttl = entry.ttl(&redis.config);
-            near.put(entry, stamp, ttl, message.clone());
+            near.put(entry, stamp, ttl, encoded);
         }
         Ok(message)
     }
 
-    /// The Redis tier of [`Self::get_or_load`]: the response, and whether it
-    /// came through the cache (so this instance may keep a copy) rather than
-    /// around it.
-    async fn shared<M, F, Fut>(&self, redis: &Redis, entry: &Entry, load: F) -> AppResult<(M, bool)>
+    /// The Redis tier of [`Self::get_or_load`]: the response and, when it
+    /// came through the cache rather than around it, its encoding (for this
+    /// instance's copy).
+    async fn shared<M, F, Fut>(
+        &self,
+        redis: &Redis,
+        entry: &Entry,
+        load: F,
+    ) -> AppResult<(M, Option<bytes::Bytes>)>
     where
         M: prost::Message + Default,
         F: FnOnce() -> Fut,
@@ -327,12 +341,12 @@ impl Cache {
             Ok(Lookup::Hit(bytes)) => match M::decode(bytes.as_slice()) {
                 Ok(message) => {
                     self.stats.hit();
-                    return Ok((message, true));
+                    return Ok((message, Some(bytes.into())));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, ?entry, "undecodable cache entry; reloading");
                     self.stats.error();
-                    return Ok((load().await?, false));
+                    return Ok((load().await?, None));
                 }
             },
             Ok(Lookup::Miss(key)) => key,
@@ -341,12 +355,12 @@ impl Cache {
                     "Redis still unreachable after a missed invalidation; serving from the database"
                 );
                 self.stats.error();
-                return Ok((load().await?, false));
+                return Ok((load().await?, None));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "Redis read failed; serving from the database");
                 self.stats.error();
-                return Ok((load().await?, false));
+                return Ok((load().await?, None));
             }
         };
         self.stats.miss();
@@ -371,14 +385,17 @@ impl Cache {
                 Ok::<_, crate::error::AppError>(bytes)
             })
             .await
-            .map(|bytes| M::decode(bytes.as_slice()));
+            .map(|bytes| (M::decode(bytes.as_slice()), bytes));
         redis.leave_flight(&key, &flight);
         if !led {
             self.stats.coalesced();
         }
         match result {
-            Ok(Ok(message)) => Ok((message, stored)),
-            Ok(Err(e)) => Err(crate::error::AppError::Internal(format!(
+            Ok((Ok(message), bytes)) => Ok((
+                message,
+                stored.then(|| bytes::Bytes::copy_from_slice(bytes)),
+            )),
+            Ok((Err(e), _)) => Err(crate::error::AppError::Internal(format!(
                 "cached value does not decode: {e}"
             ))),
             Err(e) => Err(e),

@@ -37,7 +37,6 @@
 //! the ack round trip of the slowest member. A member that vanished without
 //! leaving holds writes up to [`LEASE`].
 use std::{
-    any::Any,
     collections::{HashMap, VecDeque},
     sync::{
         Arc, Mutex,
@@ -46,6 +45,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::keys::{Entry, Generation};
@@ -137,11 +137,12 @@ pub fn codes(generations: &[Generation]) -> String {
         .join(" ")
 }
 
+/// A copy: the encoded response, as Redis holds it.
 #[derive(Clone)]
 struct Held {
     stamp: Stamp,
     ttl: Duration,
-    value: Arc<dyn Any + Send + Sync>,
+    encoded: Bytes,
 }
 
 struct ByTtl;
@@ -246,32 +247,29 @@ impl Near {
         self.counters.stamp(entry)
     }
 
-    /// The copy of `entry`, if there is one, nothing dropped it since it was
-    /// fetched, and the lease is current.
-    pub fn get<M: Clone + 'static>(&self, entry: &Entry) -> Option<M> {
+    /// The copy of `entry` (the encoded response), if there is one, nothing
+    /// dropped it since it was fetched, and the lease is current.
+    pub fn get(&self, entry: &Entry) -> Option<Bytes> {
         if !self.serving() {
             return None;
         }
         let held = self.copies.get(entry)?;
-        if held.stamp != self.counters.stamp(entry) {
-            return None;
-        }
-        held.value.downcast_ref::<M>().cloned()
+        (held.stamp == self.counters.stamp(entry)).then_some(held.encoded)
     }
 
-    /// Keeps `value`, fetched after `stamp` was read, as the copy of `entry`.
-    pub fn put<M: Send + Sync + 'static>(
-        &self,
-        entry: Entry,
-        stamp: Stamp,
-        ttl: Duration,
-        value: M,
-    ) {
+    /// Keeps `encoded`, fetched after `stamp` was read, as the copy of `entry`.
+    pub fn put(&self, entry: Entry, stamp: Stamp, ttl: Duration, encoded: Bytes) {
         if stamp != self.counters.stamp(&entry) || !self.serving() {
             return;
         }
-        let value = Arc::new(value);
-        self.copies.insert(entry, Held { stamp, ttl, value });
+        self.copies.insert(
+            entry,
+            Held {
+                stamp,
+                ttl,
+                encoded,
+            },
+        );
     }
 
     /// Drops the copies that depend on `codes` (from [`codes`] or [`ALL`]).

@@ -2,7 +2,10 @@
 //! the same port as gRPC: the specification's endpoints, proto3 JSON in and
 //! out, `google.rpc.Status` errors under the mapped HTTP status, and the same
 //! layers (auth, limits, metrics) as gRPC calls.
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
@@ -735,4 +738,34 @@ async fn a_database_outage_is_503_with_retry_after() {
         recovered,
         "the service answers again once the database is back"
     );
+}
+
+/// With Redis, the cached reads come back over HTTP/JSON from the instance's
+/// own copy (answered before tonic, as encoded bytes) exactly as loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cached_reads_over_http_are_the_loaded_ones() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| use_redis(c, &redis_url())).await;
+    let anonymous = Rest::anonymous(&app);
+    let (admin, _) = anonymous.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (_, show_id) = show_over_http(&app, &admin, "Metropolis").await;
+    for path in [
+        format!("/shows/{show_id}/seats"),
+        format!("/shows/{show_id}"),
+        "/movies?pageSize=5".to_owned(),
+    ] {
+        let loaded = admin.get(&path).await.ok();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let copies = app.server.cache_stats().near_hits;
+            assert_eq!(admin.get(&path).await.ok(), loaded, "{path}");
+            if app.server.cache_stats().near_hits > copies {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path}: never a copy"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
