@@ -9,6 +9,7 @@ pub mod call;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod conn;
 pub mod cors;
 pub mod db;
 pub mod domain;

@@ -1,6 +1,7 @@
 //! Builds and runs the gRPC server: auth layer, services, health, reflection.
 use std::{net::SocketAddr, sync::Arc};
 
+use futures_util::StreamExt;
 use sea_orm::DbErr;
 use tokio::{
     net::TcpListener,
@@ -24,6 +25,7 @@ use crate::{
     catalog::{near_reads::NearReadsLayer, service::CatalogApi},
     clock::{Clock, SystemClock},
     config::{Config, CorsOrigins},
+    conn::Conn,
     cors::BrowserCorsLayer,
     db::Database,
     entity::user::Role,
@@ -246,7 +248,9 @@ impl App {
         }
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming = TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .map(|stream| stream.map(Conn));
         let (stop, stopped) = oneshot::channel::<()>();
         let serve = tokio::spawn(async move {
             router
